@@ -1,0 +1,65 @@
+//! `POST /api/sql`: run one read-only query. Body: the SQL text (`text/plain`) or
+//! `{"sql": "...", "format": "json"|"csv"|"arrow"}`; `?format=` works too. Errors are JSON
+//! `{"error": kind, "message": ...}` with 400 (bad or non-read-only SQL), 413 (memory) or
+//! 504 (time limit).
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ilot_query::output::{Format, render};
+use ilot_query::QueryError;
+use std::sync::Arc;
+
+use crate::HttpState;
+
+#[derive(Debug, serde::Deserialize, Default)]
+pub struct SqlParams {
+    format: Option<Format>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct SqlBody {
+    sql: String,
+    format: Option<Format>,
+}
+
+fn error(status: StatusCode, kind: &str, message: String) -> Response {
+    metrics::counter!("ilot_sql_errors_total", "kind" => kind.to_owned()).increment(1);
+    (status, axum::Json(serde_json::json!({ "error": kind, "message": message }))).into_response()
+}
+
+pub async fn post_sql(State(state): State<Arc<HttpState>>, Query(params): Query<SqlParams>, headers: HeaderMap, body: Bytes) -> Response {
+    let is_json = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
+    let (sql, body_format) = if is_json {
+        match serde_json::from_slice::<SqlBody>(&body) {
+            Ok(b) => (b.sql, b.format),
+            Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", format!("expected {{\"sql\": ...}}: {e}")),
+        }
+    } else {
+        match String::from_utf8(body.to_vec()) {
+            Ok(s) => (s, None),
+            Err(_) => return error(StatusCode::BAD_REQUEST, "bad_request", "SQL text must be UTF-8".into()),
+        }
+    };
+    let format = params.format.or(body_format).unwrap_or(Format::Json);
+    let started = std::time::Instant::now();
+    let result = state.engine.query(&sql).await;
+    metrics::histogram!("ilot_sql_seconds").record(started.elapsed().as_secs_f64());
+    match result {
+        Ok(r) => match render(format, &r.schema, &r.batches) {
+            Ok(bytes) => {
+                let mut response = ([(header::CONTENT_TYPE, format.content_type())], bytes).into_response();
+                if r.truncated {
+                    response.headers_mut().insert("x-ilot-truncated", "true".parse().expect("header value"));
+                }
+                response
+            }
+            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "render", e.to_string()),
+        },
+        Err(e @ QueryError::NotReadOnly(_)) => error(StatusCode::BAD_REQUEST, "not_read_only", e.to_string()),
+        Err(e @ QueryError::Sql(_)) => error(StatusCode::BAD_REQUEST, "sql", e.to_string()),
+        Err(e @ QueryError::Memory { .. }) => error(StatusCode::PAYLOAD_TOO_LARGE, "memory_limit", e.to_string()),
+        Err(e @ QueryError::Timeout(_)) => error(StatusCode::GATEWAY_TIMEOUT, "timeout", e.to_string()),
+    }
+}

@@ -1,0 +1,100 @@
+//! Compaction: once a day is closed (its end plus `compaction_delay` has passed), merge the
+//! files of each (network, day) into one sorted file. The swap is atomic for readers: the new
+//! file replaces the old ones in the manifest and in the query state in one critical section, and
+//! the old files are deleted only after a grace period longer than any query may run.
+
+use object_store::ObjectStoreExt;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::layout::{Dataset, PartitionKey};
+use crate::manifest::DataFile;
+use crate::parquet_file::sorted_file_batch;
+use crate::store::{Store, StoreError};
+
+/// Files replaced by compaction, waiting for their grace period to end.
+#[derive(Default)]
+pub struct Retired {
+    files: Vec<(Instant, String)>,
+}
+
+impl Store {
+    /// Compact every closed (network, day) partition with more than one readings file.
+    /// Returns the number of partitions compacted.
+    pub async fn compact(&self, now_ms: i64, delay: Duration, retired: &mut Retired) -> Result<usize, StoreError> {
+        let started = Instant::now();
+        let mut manifest = self.manifest.lock().await;
+        let mut groups: BTreeMap<PartitionKey, Vec<DataFile>> = BTreeMap::new();
+        for f in manifest.files.iter().filter(|f| f.dataset == Dataset::Readings) {
+            let day_end_ms = (f.date + chrono::Days::new(1)).and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_millis();
+            if day_end_ms + delay.as_millis() as i64 <= now_ms {
+                groups.entry(PartitionKey { network: f.network.clone(), date: f.date }).or_default().push(f.clone());
+            }
+        }
+        let mut compacted = 0;
+        for (partition, files) in groups.into_iter().filter(|(_, fs)| fs.len() > 1) {
+            let arcs: Vec<Arc<DataFile>> = files.iter().cloned().map(Arc::new).collect();
+            let batches = self.read_files(&arcs).await?;
+            let merged = sorted_file_batch(&batches)?;
+            let rows_in: u64 = files.iter().map(|f| f.rows).sum();
+            assert_eq!(merged.num_rows() as u64, rows_in, "compaction must neither lose nor invent rows");
+            let new_file = self.put_file(&mut manifest, Dataset::Readings, &partition, &merged, 1).await?;
+            let old: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+            manifest.files.retain(|f| !old.contains(&f.path.as_str()));
+            manifest.files.push(new_file.clone());
+            manifest.save(self.object_store.as_ref(), &self.writer).await?;
+            {
+                let mut state = self.state.write().expect("store lock");
+                state.files.retain(|f| !old.contains(&f.path.as_str()));
+                state.files.push(Arc::new(new_file));
+            }
+            retired.files.extend(old.iter().map(|p| (Instant::now(), (*p).to_owned())));
+            compacted += 1;
+            tracing::info!(partition = ?partition, files = files.len(), rows = rows_in, "compacted");
+        }
+        drop(manifest);
+        if compacted > 0 {
+            metrics::histogram!("ilot_compaction_seconds").record(started.elapsed().as_secs_f64());
+            metrics::counter!("ilot_compactions_total").increment(compacted as u64);
+            self.update_file_gauges();
+        }
+        Ok(compacted)
+    }
+
+    /// Delete retired files whose grace period is over.
+    pub async fn delete_retired(&self, retired: &mut Retired, grace: Duration) {
+        let mut keep = Vec::new();
+        for (at, path) in retired.files.drain(..) {
+            if at.elapsed() < grace {
+                keep.push((at, path));
+            } else if let Err(e) = self.object_store.delete(&object_store::path::Path::from(path.as_str())).await {
+                tracing::warn!(error = %e, %path, "could not delete a compacted-away file; will retry");
+                keep.push((at, path));
+            }
+        }
+        retired.files = keep;
+    }
+}
+
+/// Compact every `interval` until `shutdown` fires.
+pub async fn run_compactor(
+    store: Arc<Store>,
+    interval: Duration,
+    delay: Duration,
+    grace: Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut retired = Retired::default();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.changed() => break,
+        }
+        if let Err(e) = store.compact(chrono::Utc::now().timestamp_millis(), delay, &mut retired).await {
+            metrics::counter!("ilot_compaction_errors_total").increment(1);
+            tracing::error!(error = %e, "compaction failed; will retry");
+        }
+        store.delete_retired(&mut retired, grace).await;
+    }
+}

@@ -1,0 +1,124 @@
+//! Dead letters: messages that could not become readings, kept with the raw payload, the topic,
+//! the receive time and a machine-readable reason. A dead letter is written to the WAL like a
+//! reading and acked, so a poison message never blocks the session, and it is counted in metrics.
+
+use serde::{Deserialize, Serialize};
+
+/// Why a message (or one record of a batch) was refused. The `code()` strings are a public
+/// contract: they appear in the `dead_letters` table and in the
+/// `ilot_dead_letters_total{reason=…}` metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DeadLetterReason {
+    /// Payload larger than `intake.max_payload_bytes`.
+    PayloadTooLarge,
+    /// Payload bytes are not valid UTF-8.
+    NotUtf8,
+    /// Payload is empty.
+    EmptyPayload,
+    /// Payload is not well-formed JSON.
+    MalformedJson,
+    /// JSON, but neither the canonical document, SenML nor a SensorThings Observation.
+    UnknownFormat,
+    /// A required field is missing (sensor, time or temperature).
+    MissingField,
+    /// A field has the wrong JSON type (e.g. a temperature given as an object).
+    WrongType,
+    /// A value is NaN, infinite, or a number too large to represent.
+    NonFiniteValue,
+    /// A value no sensor on Earth can measure (e.g. 150 °C, humidity below 0 or above 110 %).
+    ImpossibleValue,
+    /// The measurement time cannot be parsed.
+    InvalidTimestamp,
+    /// The measurement time is further in the future than `intake.max_future_skew`.
+    TimestampInFuture,
+    /// The measurement time is older than `intake.max_age` (wrong clock, epoch 0…).
+    TimestampTooOld,
+    /// SenML relative time (t < 2^28) from a device without a clock.
+    RelativeTimestamp,
+    /// A unit that is not one ilot knows (SenML `u`).
+    UnknownUnit,
+    /// The topic does not match any configured topic template.
+    TopicMismatch,
+    /// The sensor named in the payload differs from the one in the topic.
+    SensorMismatch,
+    /// Sensor or network identifier empty, too long, or with forbidden characters.
+    InvalidIdentifier,
+    /// A batch (JSON array or SenML pack) with no record in it.
+    EmptyBatch,
+    /// A batch with more records than `intake.max_batch_records`.
+    BatchTooLarge,
+    /// A sensor that is not in the registry, when the network refuses unknown sensors.
+    UnknownSensor,
+    /// SensorThings Datastream id not mapped to a sensor.
+    UnknownDatastream,
+}
+
+impl DeadLetterReason {
+    pub const ALL: [DeadLetterReason; 21] = [
+        Self::PayloadTooLarge,
+        Self::NotUtf8,
+        Self::EmptyPayload,
+        Self::MalformedJson,
+        Self::UnknownFormat,
+        Self::MissingField,
+        Self::WrongType,
+        Self::NonFiniteValue,
+        Self::ImpossibleValue,
+        Self::InvalidTimestamp,
+        Self::TimestampInFuture,
+        Self::TimestampTooOld,
+        Self::RelativeTimestamp,
+        Self::UnknownUnit,
+        Self::TopicMismatch,
+        Self::SensorMismatch,
+        Self::InvalidIdentifier,
+        Self::EmptyBatch,
+        Self::BatchTooLarge,
+        Self::UnknownSensor,
+        Self::UnknownDatastream,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::NotUtf8 => "not_utf8",
+            Self::EmptyPayload => "empty_payload",
+            Self::MalformedJson => "malformed_json",
+            Self::UnknownFormat => "unknown_format",
+            Self::MissingField => "missing_field",
+            Self::WrongType => "wrong_type",
+            Self::NonFiniteValue => "non_finite_value",
+            Self::ImpossibleValue => "impossible_value",
+            Self::InvalidTimestamp => "invalid_timestamp",
+            Self::TimestampInFuture => "timestamp_in_future",
+            Self::TimestampTooOld => "timestamp_too_old",
+            Self::RelativeTimestamp => "relative_timestamp",
+            Self::UnknownUnit => "unknown_unit",
+            Self::TopicMismatch => "topic_mismatch",
+            Self::SensorMismatch => "sensor_mismatch",
+            Self::InvalidIdentifier => "invalid_identifier",
+            Self::EmptyBatch => "empty_batch",
+            Self::BatchTooLarge => "batch_too_large",
+            Self::UnknownSensor => "unknown_sensor",
+            Self::UnknownDatastream => "unknown_datastream",
+        }
+    }
+}
+
+impl std::fmt::Display for DeadLetterReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// A refused message, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub topic: String,
+    /// The payload exactly as received (truncated to `intake.max_payload_bytes` when oversize).
+    pub payload: Vec<u8>,
+    pub received_at_ms: i64,
+    pub reason: DeadLetterReason,
+    /// Human-readable detail: which field, which value, what was expected.
+    pub detail: String,
+}

@@ -1,0 +1,35 @@
+//! Releasing PUBACKs. Tokens arrive from the committer in the order the publishes arrived,
+//! after the fsync that made them durable; they are acked in that order. A token from an earlier
+//! connection is dropped: its packet id means nothing on the new connection, and the broker
+//! redelivers that message (deduplication then makes the redelivery harmless).
+
+use rumqttc::{AsyncClient, Publish};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::mpsc;
+
+/// What the committer releases once a message is durable.
+pub struct AckToken {
+    pub connection: u64,
+    pub publish: Publish,
+}
+
+/// Ack tokens in order until the channel closes.
+pub async fn run_acker(client: AsyncClient, connection: Arc<AtomicU64>, mut rx: mpsc::UnboundedReceiver<Vec<AckToken>>) {
+    while let Some(tokens) = rx.recv().await {
+        let current = connection.load(Ordering::SeqCst);
+        let mut acked = 0u64;
+        for t in tokens {
+            if t.connection != current {
+                metrics::counter!("ilot_acks_skipped_stale_total").increment(1);
+                continue;
+            }
+            if let Err(e) = client.ack(&t.publish).await {
+                tracing::warn!(error = %e, "PUBACK not sent (connection closing); the broker will redeliver");
+                continue;
+            }
+            acked += 1;
+        }
+        metrics::counter!("ilot_messages_acked_total").increment(acked);
+    }
+}

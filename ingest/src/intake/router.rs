@@ -1,0 +1,83 @@
+//! From an MQTT message to WAL entries: find the topic template it matches, resolve network
+//! and sensor (SensorThings datastreams through the configured mapping), decode the payload and
+//! run the single-reading quality checks. Never fails: what cannot be read becomes a dead letter.
+
+use std::collections::BTreeMap;
+
+use crate::config::{IntakeConfig, MqttConfig};
+use crate::layout::valid_network;
+use crate::payload::{self, DecodeLimits, Origin};
+use crate::qc::{self, RangeLimits};
+use crate::topic::{TopicTemplate, TopicTemplateError};
+use crate::wal::WalEntry;
+use crate::DeadLetterReason;
+
+pub struct Router {
+    templates: Vec<TopicTemplate>,
+    datastreams: BTreeMap<String, (String, String)>,
+    limits: DecodeLimits,
+    qc: RangeLimits,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RouterError {
+    #[error("topic template {template:?}: {source}")]
+    Template { template: String, source: TopicTemplateError },
+    #[error("datastream {id:?} maps to {target:?}; expected \"network/sensor\"")]
+    Datastream { id: String, target: String },
+}
+
+impl Router {
+    pub fn new(mqtt: &MqttConfig, intake: &IntakeConfig) -> Result<Self, RouterError> {
+        let templates = mqtt
+            .topics
+            .iter()
+            .map(|t| TopicTemplate::parse(t).map_err(|source| RouterError::Template { template: t.clone(), source }))
+            .collect::<Result<_, _>>()?;
+        let datastreams = mqtt
+            .datastreams
+            .iter()
+            .map(|(id, target)| match target.split_once('/') {
+                Some((n, s)) if valid_network(n) && !s.is_empty() => Ok((id.clone(), (n.to_owned(), s.to_owned()))),
+                _ => Err(RouterError::Datastream { id: id.clone(), target: target.clone() }),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { templates, datastreams, limits: intake.decode_limits(), qc: intake.qc.clone() })
+    }
+
+    /// MQTT subscription filters for the templates.
+    pub fn filters(&self) -> Vec<String> {
+        self.templates.iter().map(TopicTemplate::subscription_filter).collect()
+    }
+
+    /// Decode one message into the entries to log.
+    pub fn route(&self, topic: &str, payload: &[u8], received_at_ms: i64) -> Vec<WalEntry> {
+        let refuse = |reason, detail: String| {
+            vec![WalEntry::DeadLetter(payload::dead_letter(topic, payload, received_at_ms, reason, detail, &self.limits))]
+        };
+        let Some(m) = self.templates.iter().find_map(|t| t.match_topic(topic)) else {
+            return refuse(DeadLetterReason::TopicMismatch, format!("topic {topic:?} matches no configured template"));
+        };
+        let (network, sensor) = match (&m.datastream, &m.network, &m.sensor) {
+            (Some(ds), _, _) => match self.datastreams.get(ds) {
+                Some((n, s)) => (n.clone(), Some(s.clone())),
+                None => return refuse(DeadLetterReason::UnknownDatastream, format!("datastream {ds:?} is not mapped to a sensor in [mqtt.datastreams]")),
+            },
+            (None, Some(n), s) => (n.clone(), s.clone()),
+            (None, None, _) => return refuse(DeadLetterReason::TopicMismatch, format!("topic {topic:?} does not name a network")),
+        };
+        if !valid_network(&network) {
+            return refuse(DeadLetterReason::InvalidIdentifier, format!("network {network:?}: use 1-64 of [A-Za-z0-9._-]"));
+        }
+        let origin = Origin { topic, network: &network, sensor: sensor.as_deref(), received_at_ms };
+        let mut decoded = payload::decode(&origin, payload, &self.limits);
+        for r in &mut decoded.readings {
+            r.qc_flags |= qc::single_reading_flags(r, &self.qc);
+        }
+        let mut entries: Vec<WalEntry> = decoded.dead_letters.into_iter().map(WalEntry::DeadLetter).collect();
+        if !decoded.readings.is_empty() {
+            entries.push(WalEntry::Readings(decoded.readings));
+        }
+        entries
+    }
+}

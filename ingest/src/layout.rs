@@ -1,0 +1,146 @@
+//! The storage layout, in one place: every path ilot reads or writes is built here, from newtypes.
+//!
+//! Object store (local directory or S3 bucket prefix):
+//! ```text
+//! readings/network=<network>/date=<YYYY-MM-DD>/<writer>-<seq>.parquet   Hive-partitioned readings
+//! conflicts/network=<network>/date=<YYYY-MM-DD>/<writer>-<seq>.parquet  conflicting duplicates, kept aside
+//! dead_letters/date=<YYYY-MM-DD>/<writer>-<seq>.parquet                 refused messages
+//! _ilot/manifests/<writer>.json                                        the files each writer has published
+//! ```
+//! Local disk only: `<wal_dir>/<writer>/<seq>.wal`, the write-ahead log segments.
+//!
+//! Manifests live outside `readings/` so that DuckDB, Spark or pyarrow can read the readings
+//! directory as a plain Hive-partitioned dataset.
+
+use chrono::NaiveDate;
+use object_store::path::Path as ObjectPath;
+use std::path::{Path, PathBuf};
+
+/// Prefix of the readings dataset.
+pub const READINGS_DIR: &str = "readings";
+pub const CONFLICTS_DIR: &str = "conflicts";
+pub const DEAD_LETTERS_DIR: &str = "dead_letters";
+pub const MANIFESTS_DIR: &str = "_ilot/manifests";
+
+/// Which kind of dataset a data file belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dataset {
+    Readings,
+    Conflicts,
+    DeadLetters,
+}
+
+impl Dataset {
+    fn dir(self) -> &'static str {
+        match self {
+            Dataset::Readings => READINGS_DIR,
+            Dataset::Conflicts => CONFLICTS_DIR,
+            Dataset::DeadLetters => DEAD_LETTERS_DIR,
+        }
+    }
+}
+
+/// A partition of a dataset: a network (absent for dead letters) and a UTC date.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct PartitionKey {
+    pub network: Option<String>,
+    pub date: NaiveDate,
+}
+
+impl PartitionKey {
+    pub fn prefix(&self, dataset: Dataset) -> String {
+        match &self.network {
+            Some(n) => format!("{}/network={}/date={}", dataset.dir(), n, self.date.format("%Y-%m-%d")),
+            None => format!("{}/date={}", dataset.dir(), self.date.format("%Y-%m-%d")),
+        }
+    }
+}
+
+/// Path of one immutable Parquet data file. File names sort by creation within a writer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DataFilePath(String);
+
+impl DataFilePath {
+    pub fn new(dataset: Dataset, partition: &PartitionKey, writer: &WriterId, seq: u64) -> Self {
+        Self(format!("{}/{}-{:012}.parquet", partition.prefix(dataset), writer.0, seq))
+    }
+    pub fn from_manifest(path: String) -> Self {
+        Self(path)
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    pub fn object_path(&self) -> ObjectPath {
+        ObjectPath::from(self.0.as_str())
+    }
+}
+
+/// Identity of one ingest process's output (its files and its manifest). Stable across restarts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct WriterId(String);
+
+impl WriterId {
+    pub fn new(id: &str) -> Result<Self, String> {
+        let ok = !id.is_empty()
+            && id.len() <= 64
+            && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        ok.then(|| Self(id.to_owned())).ok_or_else(|| format!("writer id {id:?}: use 1-64 of [A-Za-z0-9_-]"))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Path of a writer's manifest.
+pub fn manifest_path(writer: &WriterId) -> ObjectPath {
+    ObjectPath::from(format!("{MANIFESTS_DIR}/{}.json", writer.0))
+}
+
+/// Folder holding every writer's manifest.
+pub fn manifests_dir() -> ObjectPath {
+    ObjectPath::from(MANIFESTS_DIR)
+}
+
+/// Path of one WAL segment on local disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalSegmentPath(PathBuf);
+
+impl WalSegmentPath {
+    pub fn new(wal_dir: &Path, seq: u64) -> Self {
+        Self(wal_dir.join(format!("{seq:020}.wal")))
+    }
+    /// The segment number of a file in the WAL directory, None for other files.
+    pub fn parse_seq(file_name: &str) -> Option<u64> {
+        file_name.strip_suffix(".wal")?.parse().ok()
+    }
+    pub fn as_path(&self) -> &Path {
+        &self.0
+    }
+}
+
+/// Network identifiers end up in paths, so they are held to a stricter alphabet than sensors.
+pub fn valid_network(network: &str) -> bool {
+    !network.is_empty()
+        && network.len() <= 64
+        && network.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        && !network.starts_with('.')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_hive_partitioned() {
+        let p = PartitionKey { network: Some("toulouse".into()), date: NaiveDate::from_ymd_opt(2025, 7, 1).unwrap() };
+        let w = WriterId::new("ilot-1").unwrap();
+        assert_eq!(
+            DataFilePath::new(Dataset::Readings, &p, &w, 7).as_str(),
+            "readings/network=toulouse/date=2025-07-01/ilot-1-000000000007.parquet"
+        );
+        assert_eq!(WalSegmentPath::parse_seq("00000000000000000042.wal"), Some(42));
+        assert_eq!(WalSegmentPath::parse_seq("x.tmp"), None);
+        assert!(!valid_network("../etc") && !valid_network("a/b") && valid_network("rennes-urban_2"));
+    }
+}

@@ -1,0 +1,31 @@
+//! ilot intake: from the MQTT packet to the Parquet row.
+//!
+//! Follow a reading through the modules in this order:
+//! `intake` (MQTT session, ordered acks) → `topic` (which network and sensor) → `payload`
+//! (bytes to [`Reading`]s or [`DeadLetter`]s) → `qc` (single-reading flags) → `wal` (fsync'd
+//! group commit; the PUBACK leaves after it) → `store` + `dedup` (queryable in memory, exactly
+//! once) → `persister` (sorted Parquet, one atomic put per file) → `manifest` (the files the
+//! query side reads) → `compactor` (one file per network and closed day). Paths: `layout`.
+
+#[cfg(feature = "embedded-broker")]
+pub mod broker;
+pub mod compactor;
+pub mod config;
+pub mod dead_letter;
+pub mod dedup;
+pub mod health;
+pub mod intake;
+pub mod layout;
+pub mod manifest;
+pub mod parquet_file;
+pub mod payload;
+pub mod persister;
+pub mod qc;
+pub mod reading;
+pub mod schema;
+pub mod store;
+pub mod topic;
+pub mod wal;
+
+pub use dead_letter::{DeadLetter, DeadLetterReason};
+pub use reading::{Reading, ReadingKey};

@@ -1,0 +1,81 @@
+//! The manifest: the list of data files a writer has published, the query side's source of
+//! truth (no directory listing on the query path). Saved whole, with one atomic put, after every
+//! change; a file that is not in a manifest does not exist for queries.
+
+use chrono::NaiveDate;
+use futures::TryStreamExt;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use serde::{Deserialize, Serialize};
+
+use crate::layout::{Dataset, WriterId, manifest_path, manifests_dir};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("manifest storage: {0}")]
+    Store(#[from] object_store::Error),
+    #[error("manifest {path} is not valid: {source}")]
+    Invalid { path: String, source: serde_json::Error },
+}
+
+/// One published Parquet file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataFile {
+    pub path: String,
+    pub dataset: Dataset,
+    pub network: Option<String>,
+    pub date: NaiveDate,
+    pub rows: u64,
+    pub size_bytes: u64,
+    pub min_ts_ms: i64,
+    pub max_ts_ms: i64,
+    pub created_at_ms: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Incremented on every save.
+    pub version: u64,
+    /// Next file sequence number of this writer (file names never repeat).
+    pub next_file_seq: u64,
+    pub files: Vec<DataFile>,
+}
+
+impl Manifest {
+    pub async fn load(store: &dyn ObjectStore, writer: &WriterId) -> Result<Manifest, ManifestError> {
+        let path = manifest_path(writer);
+        match store.get(&path).await {
+            Ok(got) => {
+                let bytes = got.bytes().await?;
+                serde_json::from_slice(&bytes).map_err(|source| ManifestError::Invalid { path: path.to_string(), source })
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(Manifest::default()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Every writer's manifest under the store (several ingest processes on one shared subscription).
+    pub async fn load_all(store: &dyn ObjectStore) -> Result<Vec<Manifest>, ManifestError> {
+        let metas: Vec<_> = store.list(Some(&manifests_dir())).try_collect().await?;
+        let mut out = Vec::with_capacity(metas.len());
+        for meta in metas.into_iter().filter(|m| m.location.as_ref().ends_with(".json")) {
+            let bytes = store.get(&meta.location).await?.bytes().await?;
+            out.push(
+                serde_json::from_slice(&bytes)
+                    .map_err(|source| ManifestError::Invalid { path: meta.location.to_string(), source })?,
+            );
+        }
+        Ok(out)
+    }
+
+    pub async fn save(&mut self, store: &dyn ObjectStore, writer: &WriterId) -> Result<(), ManifestError> {
+        self.version += 1;
+        let json = serde_json::to_vec(self).expect("manifest serialises");
+        store.put(&manifest_path(writer), PutPayload::from(json)).await?;
+        Ok(())
+    }
+
+    pub fn take_file_seq(&mut self) -> u64 {
+        self.next_file_seq += 1;
+        self.next_file_seq
+    }
+}

@@ -1,0 +1,126 @@
+//! Arrow schemas of the readings, in the two forms ilot uses.
+//!
+//! - **Stored** (Parquet files and in-memory batches): values kept exactly at sensor resolution
+//!   as decimals (`DECIMAL(5,2)` °C, `DECIMAL(4,1)` %RH, `DECIMAL(5,3)` V), which Parquet stores as
+//!   small integers and every reader (DuckDB, Spark, pyarrow) decodes to the right number.
+//! - **Public** (the SQL `readings` table, a contract documented in `docs/sql.md`): the same
+//!   column names, with measured values as `DOUBLE`.
+//!
+//! `network` and `date` are Hive partition columns: in the path of a file, not inside it.
+
+use arrow::array::{
+    ArrayRef, Date32Builder, Decimal128Builder, RecordBatch, StringBuilder, TimestampMillisecondBuilder,
+    UInt32Builder, UInt64Builder,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use std::sync::{Arc, LazyLock};
+
+use crate::Reading;
+
+pub const TEMPERATURE_TYPE: DataType = DataType::Decimal128(5, 2);
+pub const HUMIDITY_TYPE: DataType = DataType::Decimal128(4, 1);
+pub const BATTERY_TYPE: DataType = DataType::Decimal128(5, 3);
+
+/// Measured values that are decimals on disk and `DOUBLE` in SQL.
+pub const DECIMAL_COLUMNS: [&str; 3] = ["temperature_c", "humidity_pct", "battery_v"];
+
+fn utc_ms() -> DataType {
+    DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+}
+
+static FILE_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("sensor_id", DataType::Utf8, false),
+        Field::new("ts", utc_ms(), false),
+        Field::new("temperature_c", TEMPERATURE_TYPE, false),
+        Field::new("humidity_pct", HUMIDITY_TYPE, true),
+        Field::new("battery_v", BATTERY_TYPE, true),
+        Field::new("seq", DataType::UInt64, true),
+        Field::new("received_at", utc_ms(), false),
+        Field::new("qc_flags", DataType::UInt32, false),
+    ]))
+});
+
+/// Columns inside a readings Parquet file.
+pub fn file_schema() -> SchemaRef {
+    FILE_SCHEMA.clone()
+}
+
+/// Partition columns, appended after the file columns.
+pub fn partition_fields() -> Vec<Field> {
+    vec![Field::new("network", DataType::Utf8, false), Field::new("date", DataType::Date32, false)]
+}
+
+/// File columns followed by partition columns: the shape of in-memory batches.
+pub fn stored_schema() -> SchemaRef {
+    static S: LazyLock<SchemaRef> = LazyLock::new(|| {
+        let mut fields: Vec<Field> = file_schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.extend(partition_fields());
+        Arc::new(Schema::new(fields))
+    });
+    S.clone()
+}
+
+/// The public SQL schema: the stored schema with decimals shown as `DOUBLE`.
+pub fn public_schema() -> SchemaRef {
+    static S: LazyLock<SchemaRef> = LazyLock::new(|| {
+        let fields: Vec<Field> = stored_schema()
+            .fields()
+            .iter()
+            .map(|f| {
+                if DECIMAL_COLUMNS.contains(&f.name().as_str()) {
+                    Field::new(f.name(), DataType::Float64, f.is_nullable())
+                } else {
+                    f.as_ref().clone()
+                }
+            })
+            .collect();
+        Arc::new(Schema::new(fields))
+    });
+    S.clone()
+}
+
+/// Days since the Unix epoch of a UTC millisecond timestamp: the `date` partition value.
+pub fn epoch_day(ts_ms: i64) -> i32 {
+    ts_ms.div_euclid(86_400_000) as i32
+}
+
+/// Build an in-memory batch (stored schema) from readings of one partition.
+pub fn readings_to_batch(readings: &[Reading]) -> RecordBatch {
+    let n = readings.len();
+    let mut sensor = StringBuilder::with_capacity(n, n * 12);
+    let mut ts = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
+    let mut temp = Decimal128Builder::with_capacity(n).with_data_type(TEMPERATURE_TYPE);
+    let mut hum = Decimal128Builder::with_capacity(n).with_data_type(HUMIDITY_TYPE);
+    let mut bat = Decimal128Builder::with_capacity(n).with_data_type(BATTERY_TYPE);
+    let mut seq = UInt64Builder::with_capacity(n);
+    let mut recv = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
+    let mut qc = UInt32Builder::with_capacity(n);
+    let mut network = StringBuilder::with_capacity(n, n * 8);
+    let mut date = Date32Builder::with_capacity(n);
+    for r in readings {
+        sensor.append_value(&r.sensor_id);
+        ts.append_value(r.ts_ms);
+        temp.append_value(i128::from(r.temperature_centi_c));
+        hum.append_option(r.humidity_deci_pct.map(i128::from));
+        bat.append_option(r.battery_mv.map(i128::from));
+        seq.append_option(r.seq);
+        recv.append_value(r.received_at_ms);
+        qc.append_value(r.qc_flags);
+        network.append_value(&r.network);
+        date.append_value(epoch_day(r.ts_ms));
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(sensor.finish()),
+        Arc::new(ts.finish()),
+        Arc::new(temp.finish()),
+        Arc::new(hum.finish()),
+        Arc::new(bat.finish()),
+        Arc::new(seq.finish()),
+        Arc::new(recv.finish()),
+        Arc::new(qc.finish()),
+        Arc::new(network.finish()),
+        Arc::new(date.finish()),
+    ];
+    RecordBatch::try_new(stored_schema(), columns).expect("readings batch matches the stored schema")
+}

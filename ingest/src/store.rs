@@ -1,0 +1,217 @@
+//! `Store`: the state the intake, the persister, the compactor and the query side share.
+//! Under one lock it holds the published files (from the manifest) and the durable rows not yet
+//! in Parquet, so a query snapshot sees every row exactly once: a persist adds its files and
+//! drops the rows they contain in the same critical section.
+
+use arrow::array::RecordBatch;
+use chrono::NaiveDate;
+use object_store::{ObjectStore, ObjectStoreExt};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use crate::dedup::{KeyIndex, Verdict};
+use crate::layout::{Dataset, PartitionKey, WriterId};
+use crate::manifest::{DataFile, Manifest, ManifestError};
+use crate::parquet_file::{self, ParquetFileError};
+use crate::schema::{epoch_day, readings_to_batch};
+use crate::wal::WalEntry;
+use crate::{DeadLetter, Reading, qc};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("object store: {0}")]
+    ObjectStore(#[from] object_store::Error),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Parquet(#[from] ParquetFileError),
+}
+
+/// Rows made durable by one WAL commit, tagged with their segment.
+pub(crate) struct Buffered<T> {
+    pub segment: u64,
+    pub item: T,
+}
+
+#[derive(Default)]
+pub(crate) struct State {
+    pub files: Vec<Arc<DataFile>>,
+    pub readings: BTreeMap<PartitionKey, Vec<Buffered<RecordBatch>>>,
+    pub dead_letters: Vec<Buffered<DeadLetter>>,
+    pub conflicts: Vec<Buffered<Reading>>,
+}
+
+/// What a query reads: published readings files plus in-memory batches (stored schema).
+#[derive(Clone, Default)]
+pub struct Snapshot {
+    pub files: Vec<Arc<DataFile>>,
+    pub batches: Vec<RecordBatch>,
+}
+
+pub struct Store {
+    pub(crate) object_store: Arc<dyn ObjectStore>,
+    pub(crate) writer: WriterId,
+    pub(crate) state: RwLock<State>,
+    pub(crate) index: Mutex<KeyIndex>,
+    /// Serialises manifest edits (persist, compaction).
+    pub(crate) manifest: tokio::sync::Mutex<Manifest>,
+    runtime: tokio::runtime::Handle,
+}
+
+pub fn date_of(ts_ms: i64) -> NaiveDate {
+    NaiveDate::from_num_days_from_ce_opt(epoch_day(ts_ms) + 719_163).expect("date in range")
+}
+
+impl Store {
+    /// Open the store of `writer`. `other_manifests` adds files of other writers to what
+    /// queries see (read-only tools looking at a whole deployment).
+    pub async fn open(object_store: Arc<dyn ObjectStore>, writer: WriterId, include_other_writers: bool) -> Result<Arc<Self>, StoreError> {
+        let manifest = Manifest::load(object_store.as_ref(), &writer).await?;
+        let mut files: Vec<Arc<DataFile>> = manifest.files.iter().cloned().map(Arc::new).collect();
+        if include_other_writers {
+            files = Manifest::load_all(object_store.as_ref())
+                .await?
+                .into_iter()
+                .flat_map(|m| m.files)
+                .map(Arc::new)
+                .collect();
+        }
+        Ok(Arc::new(Self {
+            object_store,
+            writer,
+            state: RwLock::new(State { files, ..State::default() }),
+            index: Mutex::new(KeyIndex::default()),
+            manifest: tokio::sync::Mutex::new(manifest),
+            runtime: tokio::runtime::Handle::current(),
+        }))
+    }
+
+    pub fn object_store(&self) -> Arc<dyn ObjectStore> {
+        self.object_store.clone()
+    }
+
+    /// A consistent view for one query.
+    pub fn snapshot(&self) -> Snapshot {
+        let state = self.state.read().expect("store lock");
+        Snapshot {
+            files: state.files.iter().filter(|f| f.dataset == Dataset::Readings).cloned().collect(),
+            batches: state.readings.values().flatten().map(|b| b.item.clone()).collect(),
+        }
+    }
+
+    /// Rows in memory, not yet in Parquet.
+    pub fn buffered_rows(&self) -> usize {
+        let state = self.state.read().expect("store lock");
+        state.readings.values().flatten().map(|b| b.item.num_rows()).sum()
+    }
+
+    /// Apply durable WAL entries: deduplicate, set aside conflicts and dead letters, and make the
+    /// new readings queryable. Called by the committer after each fsync, and at replay.
+    /// Blocks while it loads a partition's keys from storage (first reading of a day).
+    pub fn apply(&self, segment: u64, entries: Vec<WalEntry>) {
+        let mut fresh: BTreeMap<PartitionKey, Vec<Reading>> = BTreeMap::new();
+        let mut dead = Vec::new();
+        let mut conflicts = Vec::new();
+        {
+            let mut index = self.index.lock().expect("key index lock");
+            for entry in entries {
+                match entry {
+                    WalEntry::DeadLetter(d) => {
+                        metrics::counter!("ilot_dead_letters_total", "reason" => d.reason.code()).increment(1);
+                        dead.push(Buffered { segment, item: d });
+                    }
+                    WalEntry::Readings(readings) => {
+                        for mut r in readings {
+                            let partition = PartitionKey { network: Some(r.network.clone()), date: date_of(r.ts_ms) };
+                            if !index.is_loaded(&partition) {
+                                let stored = self.load_partition_blocking(&partition);
+                                index.load(partition.clone(), &stored);
+                            }
+                            match index.check_insert(&partition, &r) {
+                                Verdict::New => fresh.entry(partition).or_default().push(r),
+                                Verdict::Duplicate => metrics::counter!("ilot_duplicates_total").increment(1),
+                                Verdict::Conflict => {
+                                    metrics::counter!("ilot_conflicts_total").increment(1);
+                                    tracing::warn!(network = %r.network, sensor = %r.sensor_id, ts_ms = r.ts_ms, "conflicting duplicate kept aside");
+                                    r.qc_flags |= qc::CONFLICT;
+                                    conflicts.push(Buffered { segment, item: r });
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let stored: usize = fresh.values().map(Vec::len).sum();
+        metrics::counter!("ilot_readings_stored_total").increment(stored as u64);
+        let batches: Vec<_> = fresh.into_iter().map(|(p, rs)| (p, readings_to_batch(&rs))).collect();
+        let mut state = self.state.write().expect("store lock");
+        for (p, batch) in batches {
+            state.readings.entry(p).or_default().push(Buffered { segment, item: batch });
+        }
+        state.dead_letters.extend(dead);
+        state.conflicts.extend(conflicts);
+        let rows: usize = state.readings.values().flatten().map(|b| b.item.num_rows()).sum();
+        metrics::gauge!("ilot_buffered_rows").set(rows as f64);
+    }
+
+    /// Rows already published for a partition, read from its files (retrying while storage fails:
+    /// deduplication must not guess).
+    fn load_partition_blocking(&self, partition: &PartitionKey) -> Vec<RecordBatch> {
+        let files: Vec<Arc<DataFile>> = {
+            let state = self.state.read().expect("store lock");
+            state
+                .files
+                .iter()
+                .filter(|f| f.dataset == Dataset::Readings && f.network == partition.network && f.date == partition.date)
+                .cloned()
+                .collect()
+        };
+        if files.is_empty() {
+            return Vec::new();
+        }
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let result = std::thread::scope(|s| {
+                s.spawn(|| self.runtime.block_on(self.read_files(&files))).join().expect("partition loader panicked")
+            });
+            match result {
+                Ok(batches) => return batches,
+                Err(e) => {
+                    tracing::error!(error = %e, partition = ?partition, "cannot load stored keys; retrying");
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    pub(crate) async fn read_files(&self, files: &[Arc<DataFile>]) -> Result<Vec<RecordBatch>, StoreError> {
+        let mut out = Vec::new();
+        for f in files {
+            let bytes = self.object_store.get(&object_store::path::Path::from(f.path.as_str())).await?.bytes().await?;
+            out.extend(parquet_file::decode(bytes)?);
+        }
+        Ok(out)
+    }
+
+    pub fn key_index_stats(&self) -> (usize, usize) {
+        let index = self.index.lock().expect("key index lock");
+        (index.partitions(), index.keys())
+    }
+}
+
+impl Store {
+    /// Forget the keys of partitions idle for ten minutes, older than yesterday, with nothing in
+    /// memory: a late reading for them reloads the keys from Parquet.
+    pub(crate) fn evict_cold_keys(&self) {
+        let yesterday = date_of(chrono::Utc::now().timestamp_millis()) - chrono::Days::new(1);
+        let buffered: Vec<PartitionKey> = self.state.read().expect("store lock").readings.keys().cloned().collect();
+        let before = std::time::Instant::now().checked_sub(Duration::from_secs(600));
+        if let Some(before) = before {
+            let mut index = self.index.lock().expect("key index lock");
+            index.evict_untouched(before, |p| p.date >= yesterday || buffered.contains(p));
+        }
+    }
+}

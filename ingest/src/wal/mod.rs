@@ -1,0 +1,41 @@
+//! Write-ahead log: the durability boundary. A message is acknowledged to the broker only after
+//! its entry is in a WAL segment that has been fsync'd. Segments are replayed at start and
+//! removed only once everything in them is in Parquet and listed in the manifest.
+
+mod committer;
+mod segment;
+
+pub use committer::{Committer, CommitterHandle, Submission};
+pub use segment::{FileWal, ReplayedEntry};
+
+use crate::{DeadLetter, Reading};
+use serde::{Deserialize, Serialize};
+
+/// One logged message: the readings it decoded to, or why it was refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum WalEntry {
+    Readings(Vec<Reading>),
+    DeadLetter(DeadLetter),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WalError {
+    #[error("WAL I/O on {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("WAL entry could not be encoded: {0}")]
+    Encode(#[from] postcard::Error),
+    #[error("WAL committer has stopped")]
+    Stopped,
+}
+
+/// The seam between the committer and the log medium.
+pub trait Wal: Send {
+    /// Append entries and make them durable before returning (one fsync for the whole batch).
+    fn append(&mut self, entries: &[WalEntry]) -> Result<(), WalError>;
+    /// Segment currently written to.
+    fn current_segment(&self) -> u64;
+    /// Close the current segment and open the next; returns the closed segment's number.
+    fn rotate(&mut self) -> Result<u64, WalError>;
+    /// Delete closed segments up to and including `upto`: their content is in Parquet.
+    fn remove_upto(&mut self, upto: u64) -> Result<(), WalError>;
+}

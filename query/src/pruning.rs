@@ -1,0 +1,186 @@
+//! Partition pruning for the `readings` table: from the query's filters, the range of UTC dates
+//! (`date` partition) and the networks a scan can touch. Predicates on `ts` are turned into
+//! date bounds, so "last week" reads last week's partitions only.
+
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator};
+use std::collections::BTreeSet;
+
+/// What the filters allow, as inclusive bounds on the partition values.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PartitionBounds {
+    /// Days since the Unix epoch.
+    pub min_day: Option<i32>,
+    pub max_day: Option<i32>,
+    pub networks: Option<BTreeSet<String>>,
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+impl PartitionBounds {
+    pub fn from_filters(filters: &[Expr]) -> Self {
+        let mut b = Self::default();
+        for f in filters {
+            b.absorb(f);
+        }
+        b
+    }
+
+    pub fn admits(&self, network: Option<&str>, day: i32) -> bool {
+        self.min_day.is_none_or(|m| day >= m)
+            && self.max_day.is_none_or(|m| day <= m)
+            && match (&self.networks, network) {
+                (Some(set), Some(n)) => set.contains(n),
+                _ => true,
+            }
+    }
+
+    fn lower(&mut self, day: i32) {
+        self.min_day = Some(self.min_day.map_or(day, |d| d.max(day)));
+    }
+
+    fn upper(&mut self, day: i32) {
+        self.max_day = Some(self.max_day.map_or(day, |d| d.min(day)));
+    }
+
+    fn absorb(&mut self, expr: &Expr) {
+        match expr {
+            Expr::BinaryExpr(BinaryExpr { left, op: Operator::And, right }) => {
+                self.absorb(left);
+                self.absorb(right);
+            }
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                if let Some((column, value, op)) = column_op_literal(left, *op, right) {
+                    self.constrain(column, &value, op);
+                }
+            }
+            Expr::Between(Between { expr, negated: false, low, high }) => {
+                if let (Expr::Column(c), Expr::Literal(lo, _), Expr::Literal(hi, _)) = (expr.as_ref(), low.as_ref(), high.as_ref()) {
+                    self.constrain(&c.name, lo, Operator::GtEq);
+                    self.constrain(&c.name, hi, Operator::LtEq);
+                }
+            }
+            Expr::InList(list) if !list.negated => {
+                if let Expr::Column(c) = list.expr.as_ref() {
+                    if c.name == "network" {
+                        let values: Option<BTreeSet<String>> = list
+                            .list
+                            .iter()
+                            .map(|e| match e {
+                                Expr::Literal(v, _) => utf8(v),
+                                _ => None,
+                            })
+                            .collect();
+                        if let Some(values) = values {
+                            self.networks = Some(values);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn constrain(&mut self, column: &str, value: &ScalarValue, op: Operator) {
+        match column {
+            "ts" => {
+                let Some(ms) = timestamp_ms(value) else { return };
+                let day = ms.div_euclid(DAY_MS) as i32;
+                match op {
+                    Operator::Gt | Operator::GtEq => self.lower(day),
+                    Operator::Lt => self.upper((ms - 1).div_euclid(DAY_MS) as i32),
+                    Operator::LtEq => self.upper(day),
+                    Operator::Eq => {
+                        self.lower(day);
+                        self.upper(day);
+                    }
+                    _ => {}
+                }
+            }
+            "date" => {
+                let Some(day) = date_days(value) else { return };
+                match op {
+                    Operator::Gt => self.lower(day + 1),
+                    Operator::GtEq => self.lower(day),
+                    Operator::Lt => self.upper(day - 1),
+                    Operator::LtEq => self.upper(day),
+                    Operator::Eq => {
+                        self.lower(day);
+                        self.upper(day);
+                    }
+                    _ => {}
+                }
+            }
+            "network" if op == Operator::Eq => {
+                if let Some(n) = utf8(value) {
+                    self.networks = Some(BTreeSet::from([n]));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// `column op literal` or `literal op column` (flipped), looking through casts of the literal.
+fn column_op_literal<'a>(left: &'a Expr, op: Operator, right: &'a Expr) -> Option<(&'a str, ScalarValue, Operator)> {
+    match (strip_cast(left), strip_cast(right)) {
+        (Expr::Column(c), Expr::Literal(v, _)) => Some((c.name.as_str(), v.clone(), op)),
+        (Expr::Literal(v, _), Expr::Column(c)) => Some((c.name.as_str(), v.clone(), op.swap()?)),
+        _ => None,
+    }
+}
+
+fn strip_cast(e: &Expr) -> &Expr {
+    match e {
+        Expr::Cast(c) => strip_cast(&c.expr),
+        Expr::TryCast(c) => strip_cast(&c.expr),
+        other => other,
+    }
+}
+
+fn timestamp_ms(v: &ScalarValue) -> Option<i64> {
+    match v {
+        ScalarValue::TimestampSecond(Some(s), _) => Some(s * 1000),
+        ScalarValue::TimestampMillisecond(Some(ms), _) => Some(*ms),
+        ScalarValue::TimestampMicrosecond(Some(us), _) => Some(us.div_euclid(1000)),
+        ScalarValue::TimestampNanosecond(Some(ns), _) => Some(ns.div_euclid(1_000_000)),
+        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => {
+            chrono::DateTime::parse_from_rfc3339(s).ok().map(|d| d.timestamp_millis())
+        }
+        _ => None,
+    }
+}
+
+fn date_days(v: &ScalarValue) -> Option<i32> {
+    match v {
+        ScalarValue::Date32(Some(d)) => Some(*d),
+        ScalarValue::Date64(Some(ms)) => Some(ms.div_euclid(DAY_MS) as i32),
+        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => {
+            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(|d| (d - chrono::NaiveDate::default()).num_days() as i32)
+        }
+        _ => None,
+    }
+}
+
+fn utf8(v: &ScalarValue) -> Option<String> {
+    match v {
+        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::prelude::{col, lit};
+
+    #[test]
+    fn ts_range_becomes_date_bounds() {
+        let start = ScalarValue::TimestampMillisecond(Some(1_751_328_000_000), Some("UTC".into())); // 2025-07-01
+        let end = ScalarValue::TimestampMillisecond(Some(1_751_328_000_000 + 2 * DAY_MS), Some("UTC".into()));
+        let b = PartitionBounds::from_filters(&[col("ts").gt_eq(lit(start)).and(col("ts").lt(lit(end))), col("network").eq(lit("toulouse"))]);
+        let d0 = (1_751_328_000_000 / DAY_MS) as i32;
+        assert_eq!((b.min_day, b.max_day), (Some(d0), Some(d0 + 1)), "half-open end excludes the third day");
+        assert!(b.admits(Some("toulouse"), d0) && !b.admits(Some("rennes"), d0) && !b.admits(Some("toulouse"), d0 + 2));
+    }
+}

@@ -1,0 +1,61 @@
+//! `ilot`: the command-line entry point.
+//!
+//! - `ilot demo`: everything on one machine with no external service (embedded broker, a
+//!   simulated city fleet publishing to it, the service, data under `./data`).
+//! - `ilot serve`: the service, configured by `ilot.toml` and `ILOT_*` variables.
+//! - `ilot sql "<SQL>"`: run a read-only query on the stored data (or on a running service).
+//! - `ilot sim`: publish a simulated sensor fleet to a broker.
+
+mod config;
+mod serve;
+mod sim;
+mod sql;
+mod storage;
+mod telemetry;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "ilot", version, about = "Urban heat-island monitoring: MQTT intake, Parquet storage, heat analytics in SQL")]
+struct Cli {
+    /// Configuration file (TOML). Default: ./ilot.toml when present.
+    #[arg(long, global = true, env = "ILOT_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service.
+    Serve,
+    /// Run the embedded demo: broker, service and a simulated city, no external service needed.
+    Demo(sim::DemoArgs),
+    /// Run one read-only SQL query and print the result.
+    Sql(sql::SqlArgs),
+    /// Publish a simulated sensor fleet over MQTT.
+    Sim(sim::SimArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    telemetry::init_logs();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let result = runtime.block_on(async move {
+        let config = config::Config::load(cli.config.as_deref()).map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+        match cli.command {
+            Command::Serve => serve::run(config, serve::Extras { simulate: None }).await,
+            Command::Demo(args) => sim::demo(config, args).await,
+            Command::Sql(args) => sql::run(config, args).await,
+            Command::Sim(args) => sim::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

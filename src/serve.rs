@@ -1,0 +1,141 @@
+//! `ilot serve`: wire the intake, the WAL committer, the store, the persister, the compactor,
+//! the query engine and the HTTP API together, and stop them in the order that loses nothing:
+//! stop reading from the broker → commit and ack what was read → persist → close the WAL.
+
+use anyhow::Context;
+use ilot_dashboards::{HttpState, serve as serve_http};
+use ilot_ingest::compactor::run_compactor;
+use ilot_ingest::health::IntakeHealth;
+use ilot_ingest::intake::{AckToken, Intake, Router, connection};
+use ilot_ingest::persister::{persist_cycle, run_persister};
+use ilot_ingest::store::Store;
+use ilot_ingest::wal::{Committer, FileWal};
+use ilot_query::QueryEngine;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+use crate::config::Config;
+use crate::storage;
+
+/// Extra work the demo runs beside the service.
+pub struct Extras {
+    pub simulate: Option<ilot_firmware_sim::SimConfig>,
+}
+
+pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
+    let prometheus = crate::telemetry::init_metrics()?;
+    if config.embedded_broker.enabled {
+        start_embedded_broker(&config)?;
+        config.mqtt.url = format!("mqtt://{}", config.embedded_broker.listen);
+    }
+    let object_store = storage::object_store(&config.storage)?;
+    let writer = storage::writer_id(&config.storage, &config.mqtt.client_id)?;
+    let store = Store::open(object_store, writer.clone(), false).await.context("opening the store")?;
+
+    let wal_dir = storage::wal_dir(&config.storage, &writer);
+    let (wal, replayed) = FileWal::open(&wal_dir).with_context(|| format!("opening the WAL in {}", wal_dir.display()))?;
+    let replay_count = replayed.len();
+    let replay_store = store.clone();
+    tokio::task::spawn_blocking(move || {
+        for r in replayed {
+            replay_store.apply(r.segment, vec![r.entry]);
+        }
+    })
+    .await?;
+    tracing::info!(entries = replay_count, buffered_rows = store.buffered_rows(), "WAL replayed");
+
+    let health = Arc::new(IntakeHealth::default());
+    let (release_tx, release_rx) = mpsc::unbounded_channel::<Vec<AckToken>>();
+    let apply_store = store.clone();
+    let (committer, committer_thread) = Committer::spawn(
+        wal,
+        config.intake.queue_capacity,
+        health.clone(),
+        move |segment, entries| apply_store.apply(segment, entries),
+        move |tokens| {
+            let _ = release_tx.send(tokens);
+        },
+    );
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let router = Arc::new(Router::new(&config.mqtt, &config.intake)?);
+    let options = connection::mqtt_options(&config.mqtt, config.intake.max_payload_bytes)?;
+    let intake = Intake::start(&config.mqtt, options, router, committer.clone(), release_rx, health.clone(), shutdown_rx.clone());
+
+    let persist_every = Duration::from_secs(config.storage.persist_interval_s.max(1));
+    let persister = tokio::spawn(run_persister(store.clone(), committer.clone(), persist_every, shutdown_rx.clone()));
+    let compactor = tokio::spawn(run_compactor(
+        store.clone(),
+        Duration::from_secs(config.storage.compaction_interval_s.max(1)),
+        Duration::from_secs(config.storage.compaction_delay_s),
+        Duration::from_secs(config.storage.retired_file_grace_s),
+        shutdown_rx.clone(),
+    ));
+
+    let engine = Arc::new(QueryEngine::new(store.clone(), config.query.clone())?);
+    let mut http_config = config.http.clone();
+    http_config.disconnect_grace_ms = (config.intake.disconnect_grace_s * 1000) as i64;
+    http_config.max_silence_ms = (config.intake.max_silence_s > 0).then_some((config.intake.max_silence_s * 1000) as i64);
+    let http_state = Arc::new(HttpState { config: http_config, store: store.clone(), engine, health, prometheus });
+    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
+    let mut http_shutdown = shutdown_rx.clone();
+    let http = tokio::spawn(serve_http(http_state, async move { let _ = http_shutdown.changed().await; }, bound_tx));
+    let http_addr = bound_rx.await.context("HTTP server did not start")?;
+
+    println!("ilot is running");
+    println!("  MQTT intake      {}  topics {:?}", config.mqtt.url, config.mqtt.topics);
+    println!("  HTTP API         http://{http_addr}/  (POST /api/sql, /healthz, /metrics)");
+    println!("  data             {}", config.storage.url.clone().unwrap_or_else(|| config.storage.data_dir.display().to_string()));
+    println!("  try              ilot sql \"SELECT network, count(*) FROM readings GROUP BY network\"");
+
+    let simulator = extras.simulate.map(|sim| {
+        let (host, port, _) = connection::parse_url(&config.mqtt.url).expect("validated above");
+        tokio::spawn(crate::sim::publish_forever(sim, host, port))
+    });
+
+    wait_for_signal().await;
+    tracing::info!("shutting down: stop intake, commit, ack, persist");
+    if let Some(s) = simulator {
+        s.abort();
+    }
+    let _ = shutdown_tx.send(true);
+    let acker = intake.stop_reading().await;
+    let _ = persister.await;
+    let _ = compactor.await;
+    match persist_cycle(&store, &committer).await {
+        Ok(o) => tracing::info!(files = o.files, rows = o.rows, "final persist done"),
+        Err(e) => tracing::error!(error = %e, "final persist failed; the WAL keeps the rows for the next start"),
+    }
+    drop(committer);
+    let _ = tokio::task::spawn_blocking(move || committer_thread.join()).await;
+    let _ = acker.await;
+    let _ = http.await;
+    Ok(())
+}
+
+#[cfg(feature = "embedded-broker")]
+fn start_embedded_broker(config: &Config) -> anyhow::Result<()> {
+    ilot_ingest::broker::start_embedded(config.embedded_broker.listen, config.intake.max_payload_bytes)?;
+    tracing::info!(listen = %config.embedded_broker.listen, "embedded MQTT broker started (demo/tests only)");
+    Ok(())
+}
+
+#[cfg(not(feature = "embedded-broker"))]
+fn start_embedded_broker(_config: &Config) -> anyhow::Result<()> {
+    anyhow::bail!("this build has no embedded broker (cargo feature `embedded-broker`)")
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,118 @@
+//! `ilot sim` (publish a simulated fleet to a broker) and `ilot demo` (the whole service on
+//! the embedded broker with a simulated city publishing to it).
+
+use ilot_firmware_sim::{Fleet, MqttTarget, SimConfig, publish};
+use std::path::PathBuf;
+
+use crate::config::Config;
+
+#[derive(clap::Args, Clone)]
+pub struct FleetArgs {
+    /// City profile: toulouse, rennes, vitre, dijon, paris.
+    #[arg(long, default_value = "toulouse")]
+    pub city: String,
+    #[arg(long, default_value_t = 90)]
+    pub sensors: usize,
+    /// Simulated seconds per wall-clock second (0 = as fast as possible).
+    #[arg(long, default_value_t = 60.0)]
+    pub acceleration: f64,
+    /// Measurements per sensor (default: run until stopped).
+    #[arg(long)]
+    pub readings_per_sensor: Option<u64>,
+    /// Days before now at which the simulated time starts.
+    #[arg(long, default_value_t = 1)]
+    pub days_back: i64,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Full simulator settings (faults, heat-wave scenario…) as TOML; overrides the flags above.
+    #[arg(long)]
+    pub scenario_file: Option<PathBuf>,
+}
+
+impl FleetArgs {
+    pub fn sim_config(&self) -> anyhow::Result<SimConfig> {
+        if let Some(path) = &self.scenario_file {
+            let text = std::fs::read_to_string(path)?;
+            return Ok(toml_from_str(&text)?);
+        }
+        let now = chrono::Utc::now().timestamp();
+        let start = now - now.rem_euclid(300) - self.days_back * 86_400;
+        Ok(SimConfig {
+            city: self.city.clone(),
+            sensors: self.sensors,
+            acceleration: self.acceleration,
+            readings_per_sensor: self.readings_per_sensor,
+            seed: self.seed,
+            start: chrono::DateTime::from_timestamp(start, 0).unwrap_or_default(),
+            ..SimConfig::default()
+        })
+    }
+}
+
+fn toml_from_str(text: &str) -> anyhow::Result<SimConfig> {
+    use figment::providers::Format;
+    Ok(figment::Figment::from(figment::providers::Toml::string(text)).extract()?)
+}
+
+#[derive(clap::Args)]
+pub struct SimArgs {
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    #[arg(long, default_value_t = 1883)]
+    pub port: u16,
+    #[arg(long, default_value = "ilot-sim")]
+    pub client_id: String,
+    #[arg(long, env = "ILOT_SIM_USERNAME")]
+    pub username: Option<String>,
+    #[arg(long, env = "ILOT_SIM_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+}
+
+pub async fn run(args: SimArgs) -> anyhow::Result<()> {
+    let fleet = Fleet::new(args.fleet.sim_config()?)?;
+    let target = MqttTarget {
+        host: args.host,
+        port: args.port,
+        client_id: args.client_id,
+        username: args.username,
+        password: args.password,
+        ..MqttTarget::default()
+    };
+    let report = |s: &ilot_firmware_sim::PublishStats| eprintln!("published {} acked {}", s.published, s.acked);
+    let stats = publish(&target, fleet.messages(), args.fleet.acceleration, Some(&report)).await?;
+    println!("published {} messages ({} acked by the broker) in {:.1} s", stats.published, stats.acked, stats.elapsed.as_secs_f64());
+    Ok(())
+}
+
+/// Publish a fleet to the (embedded) broker until the task is aborted.
+pub async fn publish_forever(sim: SimConfig, host: String, port: u16) {
+    let acceleration = sim.acceleration;
+    match Fleet::new(sim) {
+        Ok(fleet) => {
+            let target = MqttTarget { host, port, client_id: "ilot-demo-fleet".into(), ..MqttTarget::default() };
+            if let Err(e) = publish(&target, fleet.messages(), acceleration, None).await {
+                tracing::error!(error = %e, "simulated fleet stopped");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "simulated fleet not started"),
+    }
+}
+
+pub async fn demo(mut config: Config, args: DemoArgs) -> anyhow::Result<()> {
+    config.embedded_broker.enabled = true;
+    // The demo shows data landing in Parquet within a minute rather than every five.
+    if config.storage.persist_interval_s == ilot_ingest::config::StorageConfig::default().persist_interval_s {
+        config.storage.persist_interval_s = 30;
+    }
+    let sim = args.fleet.sim_config()?;
+    println!("demo: {} simulated sensors in {} publishing to the embedded broker", sim.sensors, sim.city);
+    crate::serve::run(config, crate::serve::Extras { simulate: Some(sim) }).await
+}

@@ -1,0 +1,83 @@
+//! `ilot sql`: one read-only query, printed as a table, CSV or JSON. By default it reads the
+//! configured storage directly (every writer's published files plus their WAL, so nothing
+//! durable is missed, even while a service runs); `--server` asks a running service instead.
+
+use anyhow::Context;
+use ilot_ingest::layout::WriterId;
+use ilot_ingest::store::Store;
+use ilot_ingest::wal::FileWal;
+use ilot_query::output::{Format, render};
+use ilot_query::QueryEngine;
+use std::io::Write;
+
+use crate::config::Config;
+use crate::storage;
+
+#[derive(clap::Args)]
+pub struct SqlArgs {
+    /// The query.
+    pub sql: String,
+    #[arg(long, default_value = "table")]
+    pub format: Format,
+    /// Base URL of a running ilot (e.g. http://127.0.0.1:8642); token from ILOT_HTTP__TOKEN.
+    #[arg(long)]
+    pub server: Option<String>,
+}
+
+pub async fn run(config: Config, args: SqlArgs) -> anyhow::Result<()> {
+    let bytes = match &args.server {
+        Some(url) => remote(&config, url, &args).await?,
+        None => local(&config, &args).await?,
+    };
+    std::io::stdout().write_all(&bytes)?;
+    if args.format == Format::Table || args.format == Format::Json {
+        println!();
+    }
+    Ok(())
+}
+
+async fn local(config: &Config, args: &SqlArgs) -> anyhow::Result<Vec<u8>> {
+    let object_store = storage::object_store(&config.storage)?;
+    let reader = WriterId::new("ilot-sql-reader").map_err(anyhow::Error::msg)?;
+    let store = Store::open(object_store, reader, true).await.context("opening the store")?;
+    let wal_root = config.storage.data_dir.join("wal");
+    if wal_root.exists() {
+        for dir in std::fs::read_dir(&wal_root)?.filter_map(Result::ok).filter(|e| e.path().is_dir()) {
+            let entries = FileWal::read_only(&dir.path())?;
+            let store = store.clone();
+            tokio::task::spawn_blocking(move || {
+                for e in entries {
+                    store.apply(e.segment, vec![e.entry]);
+                }
+            })
+            .await?;
+        }
+    }
+    let engine = QueryEngine::new(store, config.query.clone())?;
+    let result = engine.query(&args.sql).await?;
+    if result.truncated {
+        eprintln!("note: result cut at {} rows (query.max_result_rows)", config.query.max_result_rows);
+    }
+    Ok(render(args.format, &result.schema, &result.batches)?)
+}
+
+async fn remote(config: &Config, url: &str, args: &SqlArgs) -> anyhow::Result<Vec<u8>> {
+    let format = match args.format {
+        Format::Table => "json",
+        Format::Csv => "csv",
+        Format::Json => "json",
+        Format::Arrow => "arrow",
+    };
+    let mut request = reqwest::Client::new()
+        .post(format!("{}/api/sql?format={format}", url.trim_end_matches('/')))
+        .header("content-type", "text/plain")
+        .body(args.sql.clone());
+    if let Some(token) = &config.http.token {
+        request = request.bearer_auth(&token.0);
+    }
+    let response = request.send().await.with_context(|| format!("POST {url}/api/sql"))?;
+    let status = response.status();
+    let body = response.bytes().await?.to_vec();
+    anyhow::ensure!(status.is_success(), "{status}: {}", String::from_utf8_lossy(&body));
+    Ok(body)
+}

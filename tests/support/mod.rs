@@ -1,0 +1,325 @@
+//! Test support: run the real `ilot` binary, a private Mosquitto, and the simulated fleet.
+#![allow(dead_code)] // each test file uses a different part of this module
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub use ilot_firmware_sim::{Fleet, MqttTarget, SimConfig, publish};
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A name unique to this test process and call, for topics, client ids and groups.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("{prefix}{}x{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
+}
+
+/// Which broker a test runs against.
+#[derive(Clone, Debug)]
+pub enum Broker {
+    /// ilot's embedded broker on this port.
+    Embedded(u16),
+    /// An external broker (the machine's Mosquitto, or a private one).
+    External(u16),
+}
+
+impl Broker {
+    pub fn port(&self) -> u16 {
+        match self {
+            Broker::Embedded(p) | Broker::External(p) => *p,
+        }
+    }
+}
+
+/// Settings of one `ilot serve` process.
+pub struct ServiceSpec {
+    pub data_dir: PathBuf,
+    pub broker: Broker,
+    pub client_id: String,
+    pub topic_prefix: String,
+    pub persist_interval_s: u64,
+    pub shared_group: Option<String>,
+    pub writer_id: Option<String>,
+    pub extra_toml: String,
+}
+
+impl ServiceSpec {
+    pub fn new(data_dir: &Path, broker: Broker, topic_prefix: &str) -> Self {
+        Self {
+            data_dir: data_dir.to_owned(),
+            broker,
+            client_id: unique("ilot-test-"),
+            topic_prefix: topic_prefix.to_owned(),
+            persist_interval_s: 1,
+            shared_group: None,
+            writer_id: None,
+            extra_toml: String::new(),
+        }
+    }
+
+    fn toml(&self) -> String {
+        let (embedded, url) = match self.broker {
+            Broker::Embedded(p) => (format!("[embedded_broker]\nenabled = true\nlisten = \"127.0.0.1:{p}\"\n"), String::new()),
+            Broker::External(p) => (String::new(), format!("url = \"mqtt://127.0.0.1:{p}\"\n")),
+        };
+        let group = self.shared_group.as_ref().map(|g| format!("shared_group = \"{g}\"\n")).unwrap_or_default();
+        let writer = self.writer_id.as_ref().map(|w| format!("writer_id = \"{w}\"\n")).unwrap_or_default();
+        format!(
+            "[mqtt]\n{url}client_id = \"{}\"\ntopics = [\"{}/{{network}}/{{sensor}}/reading\"]\n{group}\n\
+             [intake]\ndisconnect_grace_s = 1\nmax_age_days = 3650\n\n\
+             [storage]\ndata_dir = \"{}\"\npersist_interval_s = {}\n{writer}\n\
+             [http]\nlisten = \"127.0.0.1:0\"\n\n{embedded}\n{}",
+            self.client_id,
+            self.topic_prefix,
+            self.data_dir.display(),
+            self.persist_interval_s,
+            self.extra_toml
+        )
+    }
+}
+
+/// A running `ilot serve`.
+pub struct Service {
+    pub child: Child,
+    pub http: SocketAddr,
+    pub config_file: PathBuf,
+}
+
+pub fn ilot_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_ilot")
+}
+
+impl Service {
+    pub fn start(spec: &ServiceSpec) -> Service {
+        std::fs::create_dir_all(&spec.data_dir).unwrap();
+        let config_file = spec.data_dir.join(format!("{}.toml", spec.client_id));
+        std::fs::File::create(&config_file).unwrap().write_all(spec.toml().as_bytes()).unwrap();
+        let mut child = Command::new(ilot_bin())
+            .args(["--config", config_file.to_str().unwrap(), "serve"])
+            .env("RUST_LOG", "info,rumqttd=error,rumqttc=error")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn ilot serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.trim().strip_prefix("HTTP API") {
+                    let url = rest.trim().split_whitespace().next().unwrap_or_default().to_owned();
+                    let _ = tx.send(url);
+                }
+            }
+        });
+        let url = rx.recv_timeout(Duration::from_secs(60)).expect("ilot serve printed its HTTP address");
+        let http: SocketAddr = url.trim_start_matches("http://").trim_end_matches('/').parse().unwrap();
+        Service { child, http, config_file }
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://{}", self.http)
+    }
+
+    /// Run SQL through the HTTP API; rows as JSON objects.
+    pub async fn sql(&self, sql: &str) -> Result<Vec<serde_json::Value>, String> {
+        let r = reqwest::Client::new()
+            .post(format!("{}/api/sql?format=json", self.base()))
+            .body(sql.to_owned())
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = r.status();
+        let body = r.text().await.map_err(|e| e.to_string())?;
+        if !status.is_success() {
+            return Err(format!("{status}: {body}"));
+        }
+        serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        let rows = self.sql(sql).await.expect("query runs");
+        rows[0].as_object().unwrap().values().next().unwrap().as_i64().unwrap()
+    }
+
+    /// Wait until `sql` (one integer) returns `expected`, or fail with the last value.
+    pub async fn wait_for(&self, sql: &str, expected: i64, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let mut last = -1;
+        while Instant::now() < deadline {
+            if let Ok(rows) = self.sql(sql).await {
+                last = rows[0].as_object().unwrap().values().next().unwrap().as_i64().unwrap();
+                if last == expected {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("{sql}: expected {expected}, still {last} after {timeout:?}");
+    }
+
+    pub async fn health(&self) -> (u16, serde_json::Value) {
+        let r = reqwest::get(format!("{}/healthz", self.base())).await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap())
+    }
+
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.base())).await.unwrap().text().await.unwrap()
+    }
+
+    /// Value of a Prometheus counter/gauge (sum over label sets matching `filter`).
+    pub async fn metric(&self, name: &str, filter: &str) -> f64 {
+        self.metrics()
+            .await
+            .lines()
+            .filter(|l| !l.starts_with('#') && (l.starts_with(&format!("{name} ")) || l.starts_with(&format!("{name}{{"))) && l.contains(filter))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    pub async fn wait_healthy(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.health().await.0 == 200 && self.health().await.1["subscribed"] == true {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("service not healthy: {:?}", self.health().await);
+    }
+
+    pub fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Graceful stop (SIGTERM), waiting for the process to end.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if self.child.try_wait().unwrap().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill9();
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A private Mosquitto with the shipped `deploy/` settings, on a free port, with its own
+/// persistence folder: tests may stop and restart it without touching the machine's broker.
+pub struct Mosquitto {
+    pub port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Mosquitto {
+    pub fn start(dir: &Path) -> Mosquitto {
+        std::fs::create_dir_all(dir).unwrap();
+        let mut m = Mosquitto { port: free_port(), dir: dir.to_owned(), child: None };
+        m.restart();
+        m
+    }
+
+    pub fn restart(&mut self) {
+        let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/mosquitto/mosquitto.conf")).unwrap();
+        let conf = shipped
+            .replace("listener 1883 127.0.0.1", &format!("listener {} 127.0.0.1", self.port))
+            .replace("persistence_location /var/lib/mosquitto/", &format!("persistence_location {}/", self.dir.display()));
+        let path = self.dir.join("mosquitto.conf");
+        std::fs::write(&path, conf).unwrap();
+        let child = Command::new("mosquitto").args(["-c", path.to_str().unwrap()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("mosquitto on PATH");
+        self.child = Some(child);
+        wait_port(self.port);
+    }
+
+    /// Stop gracefully (SIGTERM: the broker saves its sessions).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn wait_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing listens on 127.0.0.1:{port}");
+}
+
+/// A deterministic fleet of `sensors` × `per_sensor` valid readings ending before now.
+pub fn fleet(prefix: &str, network: &str, sensors: usize, per_sensor: u64) -> Fleet {
+    let now = chrono::Utc::now().timestamp();
+    let span = per_sensor as i64 * 300;
+    let start = now - now.rem_euclid(300) - span - 3600;
+    Fleet::new(SimConfig {
+        city: "toulouse".into(),
+        network: Some(network.into()),
+        sensors,
+        readings_per_sensor: Some(per_sensor),
+        acceleration: 0.0,
+        seed: 7,
+        topic_prefix: prefix.into(),
+        start: chrono::DateTime::from_timestamp(start, 0).unwrap(),
+        ..SimConfig::default()
+    })
+    .expect("valid fleet")
+}
+
+pub fn target(port: u16, client_id: &str) -> MqttTarget {
+    MqttTarget { host: "127.0.0.1".into(), port, client_id: client_id.into(), ..MqttTarget::default() }
+}
+
+/// Rows in every readings Parquet file under `data_dir`, read with the `parquet` crate
+/// directly (an independent reader: no manifest, no DataFusion).
+pub fn parquet_rows(data_dir: &Path) -> i64 {
+    fn walk(dir: &Path, total: &mut i64) {
+        for e in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, total);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                let f = std::fs::File::open(&p).unwrap();
+                let reader = parquet::file::serialized_reader::SerializedFileReader::new(f).unwrap();
+                use parquet::file::reader::FileReader;
+                *total += reader.metadata().file_metadata().num_rows();
+            }
+        }
+    }
+    let mut total = 0;
+    let dir = data_dir.join("readings");
+    if dir.exists() {
+        walk(&dir, &mut total);
+    }
+    total
+}
