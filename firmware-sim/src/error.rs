@@ -12,6 +12,9 @@ pub enum SimError {
     #[error("invalid simulation setting `{field}`: {reason}")]
     InvalidConfig { field: &'static str, reason: String },
 
+    #[error("invalid MQTT topic {0:?}")]
+    InvalidTopic(String),
+
     #[error("broker {host}:{port} unreachable for {after:?}: {source}")]
     BrokerUnreachable {
         host: String,

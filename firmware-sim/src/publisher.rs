@@ -7,8 +7,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rumqttc::{AsyncClient, MqttOptions, NetworkOptions, QoS};
+use rumqttc::{AsyncClient, MqttOptions, NetworkOptions, QoS, valid_topic};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::connection::{Acks, Driver};
@@ -106,9 +107,10 @@ pub struct PublishStats {
 
 /// Publish every message with QoS 1 (not retained), paced so that `acceleration` simulated
 /// seconds pass per wall-clock second (0 or infinity: as fast as the broker acknowledges), and
-/// return once every publish has been acknowledged. Survives broker restarts (see
-/// [`crate::connection`]) for up to `target.reconnect_deadline` per outage. `progress` is called
-/// about once a second and at the end.
+/// return once every publish has been acknowledged. Survives broker restarts, including ones
+/// that lose the session (unacknowledged publishes are sent again), as long as no outage lasts
+/// longer than `target.reconnect_deadline`. `progress` is called about once a second and at the
+/// end. Dropping the future stops publishing and closes the connection.
 pub async fn publish(
     target: &MqttTarget,
     messages: impl Iterator<Item = SimMessage> + Send,
@@ -133,7 +135,7 @@ pub async fn publish(
         port: target.port,
         reconnect_deadline: target.reconnect_deadline,
     };
-    let mut driver = tokio::spawn(driver.run(eventloop, acks_tx));
+    let mut driver = DriverTask(tokio::spawn(driver.run(eventloop, acks_tx)));
 
     let started = Instant::now();
     let mut pace = Pace::new(acceleration);
@@ -152,6 +154,9 @@ pub async fn publish(
 
     for message in messages {
         let (kind, sim_time) = (message.kind, message.sim_time);
+        if !valid_topic(&message.topic) {
+            return Err(SimError::InvalidTopic(message.topic));
+        }
         let send = async {
             pace.wait_for(sim_time).await;
             client
@@ -161,9 +166,9 @@ pub async fn publish(
         tokio::select! {
             biased;
             sent = send => if sent.is_err() {
-                return Err(failure((&mut driver).await));
+                return Err(failure((&mut driver.0).await));
             },
-            outcome = &mut driver => return Err(failure(outcome)),
+            outcome = &mut driver.0 => return Err(failure(outcome)),
         }
         stats.published += 1;
         stats.last_sim_time = Some(sim_time);
@@ -184,24 +189,28 @@ pub async fn publish(
         tokio::select! {
             all = async { acks.wait_for(|acks| acks.acked >= published).await.map(drop) } => match all {
                 Ok(_) => break,
-                Err(_) => return Err(failure((&mut driver).await)),
+                Err(_) => return Err(failure((&mut driver.0).await)),
             },
-            outcome = &mut driver => return Err(failure(outcome)),
+            outcome = &mut driver.0 => return Err(failure(outcome)),
             () = tokio::time::sleep(PROGRESS_EVERY) => report(&mut stats, &acks),
         }
     }
-    // Everything is acknowledged: a failed DISCONNECT changes nothing.
-    if client.disconnect().await.is_ok()
-        && tokio::time::timeout(DISCONNECT_GRACE, &mut driver)
-            .await
-            .is_ok()
-    {
-        tracing::debug!("disconnected from the MQTT broker");
-    } else {
-        driver.abort();
+    // Everything is acknowledged: whether the DISCONNECT gets through changes nothing.
+    if client.disconnect().await.is_ok() {
+        let _ = tokio::time::timeout(DISCONNECT_GRACE, &mut driver.0).await;
     }
     report(&mut stats, &acks);
     Ok(stats)
+}
+
+/// The event-loop task, aborted when `publish` returns or its future is dropped (the event loop
+/// would otherwise keep its connection, and itself, alive).
+struct DriverTask(JoinHandle<Result<(), SimError>>);
+
+impl Drop for DriverTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The error that stopped the event-loop task.
@@ -245,5 +254,82 @@ impl Pace {
                 None => std::future::pending().await,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Anomalies, MessageKind};
+
+    fn message(topic: &str) -> SimMessage {
+        SimMessage {
+            topic: topic.to_owned(),
+            payload: b"{}".to_vec(),
+            sim_time: Utc::now(),
+            kind: MessageKind::Reading,
+            anomalies: Anomalies::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn rejects_bad_settings_and_topics_before_waiting_on_a_broker() {
+        // Port 9 (discard) is not an MQTT broker: nothing here may wait for one.
+        let target = MqttTarget {
+            port: 9,
+            ..MqttTarget::default()
+        };
+        let bad_topic = publish(
+            &target,
+            [message("ilot/+/x/reading")].into_iter(),
+            0.0,
+            None,
+        );
+        assert!(matches!(bad_topic.await, Err(SimError::InvalidTopic(_))));
+        let no_id = MqttTarget {
+            client_id: String::new(),
+            ..target.clone()
+        };
+        assert!(
+            publish(&no_id, std::iter::empty(), 0.0, None)
+                .await
+                .is_err()
+        );
+        let no_window = MqttTarget {
+            max_inflight: 0,
+            ..target.clone()
+        };
+        assert!(
+            publish(&no_window, std::iter::empty(), 0.0, None)
+                .await
+                .is_err()
+        );
+        assert!(
+            publish(&target, std::iter::empty(), -1.0, None)
+                .await
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn pace_follows_simulated_time() {
+        let t0 = Utc::now();
+        let mut pace = Pace::new(1200.0);
+        let wall = Instant::now();
+        pace.wait_for(t0).await;
+        pace.wait_for(t0 + chrono::TimeDelta::minutes(5)).await;
+        let paced = wall.elapsed();
+        assert!(
+            paced >= Duration::from_millis(250) && paced < Duration::from_millis(400),
+            "{paced:?}"
+        );
+        pace.wait_for(t0 + chrono::TimeDelta::minutes(4)).await;
+        let mut flat_out = Pace::new(f64::INFINITY);
+        flat_out.wait_for(t0).await;
+        flat_out.wait_for(t0 + chrono::TimeDelta::days(365)).await;
+        assert!(
+            wall.elapsed() - paced < Duration::from_millis(50),
+            "no waiting for the past nor when unpaced"
+        );
     }
 }

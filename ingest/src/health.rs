@@ -53,7 +53,8 @@ impl IntakeHealth {
         *self.wal_error.lock().expect("health lock") = error;
     }
 
-    /// Healthy when connected and subscribed and the WAL accepts writes. `max_silence_ms`, when
+    /// Healthy when connected and subscribed (a connection lost for less than
+    /// `disconnect_grace_ms` is still healthy: reconnects are routine) and the WAL accepts writes. `max_silence_ms`, when
     /// set, also fails a subscribed intake that has received nothing for that long.
     pub fn report(&self, now_ms: i64, disconnect_grace_ms: i64, max_silence_ms: Option<i64>) -> HealthReport {
         let connected = self.connected.load(Ordering::SeqCst);
@@ -64,6 +65,8 @@ impl IntakeHealth {
         if !connected && since != 0 && now_ms - since >= disconnect_grace_ms {
             let why = self.last_connection_error.lock().expect("health lock").clone().unwrap_or_default();
             problems.push(format!("intake stalled: broker connection lost for {} s ({why})", (now_ms - since) / 1000));
+        } else if !connected && since == 0 {
+            problems.push("not connected to the broker yet".to_owned());
         } else if connected && !subscribed {
             problems.push("connected but not subscribed yet".to_owned());
         }
@@ -76,7 +79,7 @@ impl IntakeHealth {
             }
         }
         HealthReport {
-            healthy: problems.is_empty() && (connected || since == 0),
+            healthy: problems.is_empty(),
             connected,
             subscribed,
             disconnected_since_ms: (since != 0).then_some(since),

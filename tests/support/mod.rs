@@ -240,7 +240,10 @@ impl Mosquitto {
         let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/mosquitto/mosquitto.conf")).unwrap();
         let conf = shipped
             .replace("listener 1883 127.0.0.1", &format!("listener {} 127.0.0.1", self.port))
-            .replace("persistence_location /var/lib/mosquitto/", &format!("persistence_location {}/", self.dir.display()));
+            .replace("persistence_location /var/lib/mosquitto/", &format!("persistence_location {}/", self.dir.display()))
+            // Started as root, Mosquitto would switch to the `mosquitto` user, which cannot write
+            // its database into the test's temporary folder.
+            + "\nuser root\n";
         let path = self.dir.join("mosquitto.conf");
         std::fs::write(&path, conf).unwrap();
         let child = Command::new("mosquitto").args(["-c", path.to_str().unwrap()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("mosquitto on PATH");

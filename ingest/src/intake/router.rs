@@ -81,3 +81,50 @@ impl Router {
         entries
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn router() -> Router {
+        let mut mqtt = MqttConfig::default();
+        mqtt.datastreams.insert("42".into(), "toulouse/tls-042".into());
+        Router::new(&mqtt, &IntakeConfig::default()).unwrap()
+    }
+
+    fn reasons(entries: &[WalEntry]) -> Vec<&'static str> {
+        entries
+            .iter()
+            .filter_map(|e| match e {
+                WalEntry::DeadLetter(d) => Some(d.reason.code()),
+                WalEntry::Readings(_) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn topics_resolve_to_network_and_sensor_or_are_refused() {
+        let r = router();
+        assert_eq!(r.filters(), vec!["ilot/+/+/reading", "v1.1/+/Observations"]);
+        let now = chrono::Utc::now();
+        let ts = (now - chrono::Duration::minutes(5)).to_rfc3339();
+        let body = format!(r#"{{"ts":"{ts}","temperature_c":61.0,"humidity_pct":102}}"#);
+        let entries = r.route("ilot/toulouse/tls-001/reading", body.as_bytes(), now.timestamp_millis());
+        match &entries[..] {
+            [WalEntry::Readings(rs)] => {
+                assert_eq!((rs[0].network.as_str(), rs[0].sensor_id.as_str()), ("toulouse", "tls-001"));
+                assert_eq!(rs[0].qc_flags, qc::RANGE | qc::HUMIDITY_RANGE, "suspicious values are kept and flagged");
+            }
+            other => panic!("{other:?}"),
+        }
+        let obs = format!(r#"{{"phenomenonTime":"{ts}","result":21.5}}"#);
+        match &r.route("v1.1/Datastreams(42)/Observations", obs.as_bytes(), now.timestamp_millis())[..] {
+            [WalEntry::Readings(rs)] => assert_eq!(rs[0].sensor_id, "tls-042"),
+            other => panic!("{other:?}"),
+        }
+        let at = now.timestamp_millis();
+        assert_eq!(reasons(&r.route("v1.1/Datastreams(7)/Observations", obs.as_bytes(), at)), ["unknown_datastream"]);
+        assert_eq!(reasons(&r.route("elsewhere/x", body.as_bytes(), at)), ["topic_mismatch"]);
+        assert_eq!(reasons(&r.route("ilot/../tls-001/reading", body.as_bytes(), at)), ["invalid_identifier"]);
+    }
+}
