@@ -5,6 +5,7 @@
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::error::DataFusionError;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
@@ -76,8 +77,11 @@ pub fn store_url() -> ObjectStoreUrl {
 
 impl QueryEngine {
     pub fn new(store: Arc<Store>, limits: QueryLimits) -> Result<Self, QueryError> {
+        // No spilling to disk: an analyst query that outgrows its memory budget fails with a
+        // clear error instead of filling the disk.
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_limit(limits.memory_limit_mib * 1024 * 1024, 1.0)
+            .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled))
             .build_arc()
             .map_err(|e| QueryError::Sql(e.to_string()))?;
         let mut config = SessionConfig::new().with_information_schema(true).with_default_catalog_and_schema("ilot", "public");

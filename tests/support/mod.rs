@@ -1,5 +1,5 @@
 //! Test support: run the real `ilot` binary, a private Mosquitto, and the simulated fleet.
-#![allow(dead_code)] // each test file uses a different part of this module
+#![allow(dead_code, unused_imports)] // each test file uses a different part of this module
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener};
@@ -46,6 +46,7 @@ pub struct ServiceSpec {
     pub persist_interval_s: u64,
     pub shared_group: Option<String>,
     pub writer_id: Option<String>,
+    pub http_token: Option<String>,
     pub extra_toml: String,
 }
 
@@ -59,6 +60,7 @@ impl ServiceSpec {
             persist_interval_s: 1,
             shared_group: None,
             writer_id: None,
+            http_token: None,
             extra_toml: String::new(),
         }
     }
@@ -70,11 +72,12 @@ impl ServiceSpec {
         };
         let group = self.shared_group.as_ref().map(|g| format!("shared_group = \"{g}\"\n")).unwrap_or_default();
         let writer = self.writer_id.as_ref().map(|w| format!("writer_id = \"{w}\"\n")).unwrap_or_default();
+        let token = self.http_token.as_ref().map(|t| format!("token = \"{t}\"\n")).unwrap_or_default();
         format!(
             "[mqtt]\n{url}client_id = \"{}\"\ntopics = [\"{}/{{network}}/{{sensor}}/reading\"]\n{group}\n\
              [intake]\ndisconnect_grace_s = 1\nmax_age_days = 3650\n\n\
              [storage]\ndata_dir = \"{}\"\npersist_interval_s = {}\n{writer}\n\
-             [http]\nlisten = \"127.0.0.1:0\"\n\n{embedded}\n{}",
+             [http]\nlisten = \"127.0.0.1:0\"\n{token}\n{embedded}\n{}",
             self.client_id,
             self.topic_prefix,
             self.data_dir.display(),
@@ -89,6 +92,7 @@ pub struct Service {
     pub child: Child,
     pub http: SocketAddr,
     pub config_file: PathBuf,
+    token: Option<String>,
 }
 
 pub fn ilot_bin() -> &'static str {
@@ -102,7 +106,7 @@ impl Service {
         std::fs::File::create(&config_file).unwrap().write_all(spec.toml().as_bytes()).unwrap();
         let mut child = Command::new(ilot_bin())
             .args(["--config", config_file.to_str().unwrap(), "serve"])
-            .env("RUST_LOG", "info,rumqttd=error,rumqttc=error")
+            .env("RUST_LOG", std::env::var("ILOT_TEST_LOG").unwrap_or_else(|_| "warn,rumqttd=off".into()))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -119,7 +123,7 @@ impl Service {
         });
         let url = rx.recv_timeout(Duration::from_secs(60)).expect("ilot serve printed its HTTP address");
         let http: SocketAddr = url.trim_start_matches("http://").trim_end_matches('/').parse().unwrap();
-        Service { child, http, config_file }
+        Service { child, http, config_file, token: spec.http_token.clone() }
     }
 
     pub fn base(&self) -> String {
@@ -128,9 +132,11 @@ impl Service {
 
     /// Run SQL through the HTTP API; rows as JSON objects.
     pub async fn sql(&self, sql: &str) -> Result<Vec<serde_json::Value>, String> {
-        let r = reqwest::Client::new()
-            .post(format!("{}/api/sql?format=json", self.base()))
-            .body(sql.to_owned())
+        let mut request = reqwest::Client::new().post(format!("{}/api/sql?format=json", self.base())).body(sql.to_owned());
+        if let Some(t) = &self.token {
+            request = request.bearer_auth(t);
+        }
+        let r = request
             .send()
             .await
             .map_err(|e| e.to_string())?;

@@ -1,0 +1,71 @@
+//! The analyst SQL surface: read-only, bounded in memory and time, authenticated, in JSON,
+//! CSV and Arrow.
+
+mod support;
+
+use std::time::Duration;
+use support::*;
+
+async fn post(svc: &Service, sql: &str, query: &str, token: Option<&str>) -> (u16, String, String) {
+    let mut req = reqwest::Client::new().post(format!("{}/api/sql{query}", svc.base())).body(sql.to_owned());
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let ctype = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    (status, ctype, r.text().await.unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analyst_sql_is_read_only_bounded_and_authenticated() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = unique("t");
+    let mut spec = ServiceSpec::new(dir.path(), Broker::Embedded(free_port()), &prefix);
+    spec.extra_toml = "[query]\nmemory_limit_mib = 16\ntimeout_s = 2\nmax_result_rows = 5\n".into();
+    let token = "s3cret-token";
+    spec.http_token = Some(token.into());
+    let svc = Service::start(&spec);
+    svc.wait_healthy(Duration::from_secs(30)).await;
+
+    let auth = Some(token);
+    assert_eq!(post(&svc, "SELECT 1", "", None).await.0, 401, "no token, no SQL");
+    assert_eq!(post(&svc, "SELECT 1", "", Some("wrong")).await.0, 401);
+    let (status, ctype, body) = post(&svc, "SELECT 1 AS one", "", auth).await;
+    assert_eq!((status, ctype.as_str(), body.as_str()), (200, "application/json", r#"[{"one":1}]"#));
+    let (_, ctype, body) = post(&svc, "SELECT 1 AS one, 'a' AS b", "?format=csv", auth).await;
+    assert_eq!((ctype.as_str(), body.as_str()), ("text/csv; charset=utf-8", "one,b\n1,a\n"));
+    let (_, ctype, _) = post(&svc, "SELECT 1", "?format=arrow", auth).await;
+    assert_eq!(ctype, "application/vnd.apache.arrow.stream");
+
+    for refused in [
+        "CREATE TABLE x AS SELECT 1",
+        "CREATE VIEW v AS SELECT 1",
+        "DROP TABLE readings",
+        "INSERT INTO readings SELECT * FROM readings",
+        "COPY (SELECT 1) TO '/tmp/ilot-escape.csv'",
+        "CREATE EXTERNAL TABLE e STORED AS CSV LOCATION '/etc/passwd'",
+        "SET datafusion.execution.batch_size = 1",
+    ] {
+        let (status, _, body) = post(&svc, refused, "", auth).await;
+        assert_eq!(status, 400, "{refused}: {body}");
+        assert!(body.contains("not_read_only"), "{refused}: {body}");
+    }
+    assert!(!std::path::Path::new("/tmp/ilot-escape.csv").exists());
+
+    let (status, _, body) = post(&svc, "SELEC count(*) FROM readings", "", auth).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("\"sql\""), "{body}");
+    let (status, _, body) = post(&svc, "SELECT nope FROM readings", "", auth).await;
+    assert_eq!(status, 400, "{body}");
+
+    let (status, _, body) = post(&svc, "SELECT value % 1000000 AS k, count(*) FROM generate_series(1, 20000000) GROUP BY 1 ORDER BY 2 DESC", "", auth).await;
+    assert_eq!(status, 413, "memory bound: {body}");
+    let (status, _, body) = post(&svc, "SELECT count(*) FROM generate_series(1, 100000000000)", "", auth).await;
+    assert_eq!(status, 504, "time bound: {body}");
+
+    let r = reqwest::Client::new().post(format!("{}/api/sql", svc.base())).bearer_auth(token).body("SELECT * FROM generate_series(1, 100)").send().await.unwrap();
+    assert_eq!(r.headers().get("x-ilot-truncated").unwrap(), "true");
+    assert_eq!(r.json::<Vec<serde_json::Value>>().await.unwrap().len(), 5, "results are cut at max_result_rows");
+    assert_eq!(svc.health().await.0, 200, "still healthy after all that");
+}
