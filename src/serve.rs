@@ -27,7 +27,12 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
     let prometheus = crate::telemetry::init_metrics()?;
     if config.embedded_broker.enabled {
         start_embedded_broker(&config)?;
-        config.mqtt.url = format!("mqtt://{}", config.embedded_broker.listen);
+        // The embedded broker speaks MQTT 5 on the port after its MQTT 3.1.1 one.
+        let mut listen = config.embedded_broker.listen;
+        if config.mqtt.protocol == ilot_ingest::config::MqttProtocol::V5 {
+            listen.set_port(listen.port() + 1);
+        }
+        config.mqtt.url = format!("mqtt://{listen}");
     }
     let object_store = storage::object_store(&config.storage)?;
     let writer = storage::writer_id(&config.storage, &config.mqtt.client_id)?;
@@ -60,8 +65,15 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let router = Arc::new(Router::new(&config.mqtt, &config.intake)?);
-    let options = connection::mqtt_options(&config.mqtt, config.intake.max_payload_bytes)?;
-    let intake = Intake::start(&config.mqtt, options, router, committer.clone(), release_rx, health.clone(), shutdown_rx.clone());
+    let intake = Intake::start(
+        &config.mqtt,
+        config.intake.max_payload_bytes,
+        router,
+        committer.clone(),
+        release_rx,
+        health.clone(),
+        shutdown_rx.clone(),
+    )?;
 
     let persist_every = Duration::from_secs(config.storage.persist_interval_s.max(1));
     let persister = tokio::spawn(run_persister(store.clone(), committer.clone(), persist_every, shutdown_rx.clone()));

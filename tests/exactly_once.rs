@@ -7,10 +7,12 @@ mod support;
 use std::time::Duration;
 use support::*;
 
-async fn ten_thousand_readings(broker: Broker) {
+async fn ten_thousand_readings(broker: Broker, mqtt_extra: &str) {
     let dir = tempfile::tempdir().unwrap();
     let prefix = unique("t");
-    let svc = Service::start(&ServiceSpec::new(dir.path(), broker.clone(), &prefix));
+    let mut spec = ServiceSpec::new(dir.path(), broker.clone(), &prefix);
+    spec.mqtt_extra = mqtt_extra.to_owned();
+    let svc = Service::start(&spec);
     svc.wait_healthy(Duration::from_secs(30)).await;
 
     let fleet = fleet(&prefix, "toulouse", 100, 100);
@@ -33,14 +35,26 @@ async fn ten_thousand_readings(broker: Broker) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_readings_through_the_embedded_broker() {
-    ten_thousand_readings(Broker::Embedded(free_port())).await;
+    ten_thousand_readings(Broker::Embedded(free_port()), "").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_readings_through_mosquitto() {
     let dir = tempfile::tempdir().unwrap();
     let mosquitto = Mosquitto::start(&dir.path().join("broker"));
-    ten_thousand_readings(Broker::External(mosquitto.port)).await;
+    ten_thousand_readings(Broker::External(mosquitto.port), "").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_readings_over_mqtt_5_through_mosquitto() {
+    let dir = tempfile::tempdir().unwrap();
+    let mosquitto = Mosquitto::start(&dir.path().join("broker"));
+    ten_thousand_readings(Broker::External(mosquitto.port), "protocol = \"5\"\n").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_readings_over_mqtt_5_through_the_embedded_broker() {
+    ten_thousand_readings(Broker::Embedded(free_port()), "protocol = \"5\"\n").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -47,6 +47,8 @@ pub struct ServiceSpec {
     pub shared_group: Option<String>,
     pub writer_id: Option<String>,
     pub http_token: Option<String>,
+    /// Extra lines of the `[mqtt]` section (e.g. `protocol = "5"`).
+    pub mqtt_extra: String,
     pub extra_toml: String,
 }
 
@@ -61,6 +63,7 @@ impl ServiceSpec {
             shared_group: None,
             writer_id: None,
             http_token: None,
+            mqtt_extra: String::new(),
             extra_toml: String::new(),
         }
     }
@@ -74,12 +77,13 @@ impl ServiceSpec {
         let writer = self.writer_id.as_ref().map(|w| format!("writer_id = \"{w}\"\n")).unwrap_or_default();
         let token = self.http_token.as_ref().map(|t| format!("token = \"{t}\"\n")).unwrap_or_default();
         format!(
-            "[mqtt]\n{url}client_id = \"{}\"\ntopics = [\"{}/{{network}}/{{sensor}}/reading\"]\n{group}\n\
+            "[mqtt]\n{url}client_id = \"{}\"\ntopics = [\"{}/{{network}}/{{sensor}}/reading\"]\n{group}{}\n\
              [intake]\ndisconnect_grace_s = 1\nmax_age_days = 3650\n\n\
              [storage]\ndata_dir = \"{}\"\npersist_interval_s = {}\n{writer}\n\
              [http]\nlisten = \"127.0.0.1:0\"\n{token}\n{embedded}\n{}",
             self.client_id,
             self.topic_prefix,
+            self.mqtt_extra,
             self.data_dir.display(),
             self.persist_interval_s,
             self.extra_toml

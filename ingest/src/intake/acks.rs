@@ -3,19 +3,20 @@
 //! connection is dropped: its packet id means nothing on the new connection, and the broker
 //! redelivers that message (deduplication then makes the redelivery harmless).
 
-use rumqttc::{AsyncClient, Publish};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::mpsc;
 
+use super::protocol::{Client, Received};
+
 /// What the committer releases once a message is durable.
 pub struct AckToken {
     pub connection: u64,
-    pub publish: Publish,
+    pub publish: Received,
 }
 
 /// Ack tokens in order until the channel closes.
-pub async fn run_acker(client: AsyncClient, connection: Arc<AtomicU64>, mut rx: mpsc::UnboundedReceiver<Vec<AckToken>>) {
+pub async fn run_acker(client: Client, connection: Arc<AtomicU64>, mut rx: mpsc::UnboundedReceiver<Vec<AckToken>>) {
     while let Some(tokens) = rx.recv().await {
         let current = connection.load(Ordering::SeqCst);
         let mut acked = 0u64;

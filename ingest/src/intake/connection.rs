@@ -1,8 +1,7 @@
-//! Broker connection options: URL, persistent session, credentials, TLS, subscription filters.
+//! Broker addressing: URL, TLS roots, subscription filters (shared-subscription prefix).
 
-use rumqttc::{MqttOptions, TlsConfiguration, Transport};
+use rumqttc::TlsConfiguration;
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::config::MqttConfig;
 
@@ -28,27 +27,7 @@ pub fn parse_url(raw: &str) -> Result<(String, u16, bool), ConnectionError> {
     Ok((host, url.port().unwrap_or(if tls { 8883 } else { 1883 }), tls))
 }
 
-/// rumqttc options for a persistent session with manual acknowledgements.
-pub fn mqtt_options(cfg: &MqttConfig, max_payload_bytes: usize) -> Result<MqttOptions, ConnectionError> {
-    let (host, port, tls) = parse_url(&cfg.url)?;
-    let mut opts = MqttOptions::new(cfg.client_id.clone(), host, port);
-    opts.set_clean_session(false)
-        .set_manual_acks(true)
-        .set_keep_alive(Duration::from_secs(cfg.keep_alive_s.max(5)))
-        // Oversized payloads must reach the decoder (to be dead-lettered with a reason), not kill
-        // the connection: accept a margin above the payload limit at the protocol level.
-        .set_max_packet_size(max_payload_bytes.saturating_mul(4).max(1 << 20), 1 << 20)
-        .set_request_channel_capacity(usize::from(cfg.receive_maximum).max(64) * 2);
-    if let Some(user) = &cfg.username {
-        opts.set_credentials(user.clone(), cfg.password.clone().map(|p| p.0).unwrap_or_default());
-    }
-    if tls {
-        opts.set_transport(Transport::tls_with_config(tls_config(cfg)?));
-    }
-    Ok(opts)
-}
-
-fn tls_config(cfg: &MqttConfig) -> Result<TlsConfiguration, ConnectionError> {
+pub(crate) fn tls_config(cfg: &MqttConfig) -> Result<TlsConfiguration, ConnectionError> {
     let mut roots = rustls::RootCertStore::empty();
     match &cfg.ca_file {
         Some(path) => {

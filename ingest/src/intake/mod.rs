@@ -1,4 +1,4 @@
-//! MQTT intake: one task polls the rumqttc event loop and does nothing else; a decode task turns
+//! MQTT intake: one task polls the client's event loop and does nothing else; a decode task turns
 //! publishes into WAL submissions; the committer makes them durable; the acker releases PUBACKs.
 //!
 //! ```text
@@ -6,15 +6,17 @@
 //!    ▲                                                  │
 //!    └───────────────PUBACK (in order)───── acker ◀─────┘
 //! ```
+//! MQTT 3.1.1 and 5 differ only in `protocol`.
 
 mod acks;
 pub mod connection;
+mod protocol;
 mod router;
 
 pub use acks::AckToken;
+pub use protocol::Received;
 pub use router::{Router, RouterError};
 
-use rumqttc::{AsyncClient, Event, EventLoop, Packet, QoS, SubscribeReasonCode};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -23,17 +25,17 @@ use tokio::sync::{mpsc, watch};
 use crate::config::MqttConfig;
 use crate::health::IntakeHealth;
 use crate::wal::{CommitterHandle, Submission};
+use protocol::{Client, Events, Grant, SessionEvent};
 
 /// A publish as received, with its connection number.
 struct Incoming {
-    publish: rumqttc::Publish,
+    publish: Received,
     connection: u64,
     received_at_ms: i64,
 }
 
-/// The running intake; dropping it does not stop it, `shutdown` does.
+/// The running intake.
 pub struct Intake {
-    pub client: AsyncClient,
     poller: tokio::task::JoinHandle<()>,
     decoder: tokio::task::JoinHandle<()>,
     acker: tokio::task::JoinHandle<()>,
@@ -44,21 +46,21 @@ impl Intake {
     /// release channel (see [`crate::wal::Committer::spawn`]).
     pub fn start(
         cfg: &MqttConfig,
-        options: rumqttc::MqttOptions,
+        max_payload_bytes: usize,
         router: Arc<Router>,
         committer: CommitterHandle<AckToken>,
         release_rx: mpsc::UnboundedReceiver<Vec<AckToken>>,
         health: Arc<IntakeHealth>,
         shutdown: watch::Receiver<bool>,
-    ) -> Self {
-        let (client, eventloop) = AsyncClient::new(options, usize::from(cfg.receive_maximum).max(64) * 2);
+    ) -> Result<Self, connection::ConnectionError> {
+        let (client, events) = protocol::connect(cfg, max_payload_bytes)?;
         let connection = Arc::new(AtomicU64::new(0));
         let filters = connection::subscription_filters(cfg, &router.filters());
         let (in_tx, in_rx) = mpsc::channel::<Incoming>(usize::from(cfg.receive_maximum).max(64) * 4);
-        let poller = tokio::spawn(poll(eventloop, client.clone(), filters, in_tx, connection.clone(), health.clone(), shutdown));
-        let decoder = tokio::spawn(decode(in_rx, router, committer, health));
-        let acker = tokio::spawn(acks::run_acker(client.clone(), connection, release_rx));
-        Self { client, poller, decoder, acker }
+        let poller = tokio::spawn(poll(events, client.clone(), filters, in_tx, connection.clone(), health, shutdown));
+        let decoder = tokio::spawn(decode(in_rx, router, committer));
+        let acker = tokio::spawn(acks::run_acker(client, connection, release_rx));
+        Ok(Self { poller, decoder, acker })
     }
 
     /// After `shutdown` fired: wait until everything read from the broker has been submitted to
@@ -76,8 +78,8 @@ fn now_ms() -> i64 {
 }
 
 async fn poll(
-    mut eventloop: EventLoop,
-    client: AsyncClient,
+    mut events: Events,
+    client: Client,
     filters: Vec<String>,
     tx: mpsc::Sender<Incoming>,
     connection: Arc<AtomicU64>,
@@ -87,51 +89,49 @@ async fn poll(
     let mut backoff = Duration::from_millis(100);
     loop {
         let event = tokio::select! {
-            e = eventloop.poll() => e,
+            e = events.next() => e,
             _ = shutdown.changed() => break,
         };
         match event {
-            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+            SessionEvent::Connected { session_present } => {
                 backoff = Duration::from_millis(100);
                 let n = connection.fetch_add(1, Ordering::SeqCst) + 1;
                 health.set_connected();
-                tracing::info!(connection = n, session_present = ack.session_present, "connected to broker");
-                if ack.session_present {
+                tracing::info!(connection = n, session_present, "connected to broker");
+                if session_present {
                     health.set_subscribed();
                 } else {
                     // A new session: the broker forgot our subscriptions. Subscribe from another
                     // task; awaiting a client call here would deadlock the event loop.
-                    let client = client.clone();
-                    let filters = filters.clone();
+                    let (client, filters) = (client.clone(), filters.clone());
                     tokio::spawn(async move {
-                        let subs = filters.into_iter().map(|f| rumqttc::SubscribeFilter::new(f, QoS::AtLeastOnce));
-                        if let Err(e) = client.subscribe_many(subs).await {
+                        if let Err(e) = client.subscribe(filters).await {
                             tracing::error!(error = %e, "subscribe request failed");
                         }
                     });
                 }
             }
-            Ok(Event::Incoming(Packet::SubAck(ack))) => {
+            SessionEvent::Subscribed(grants) => {
                 let mut ok = true;
-                for code in &ack.return_codes {
-                    match code {
-                        SubscribeReasonCode::Success(QoS::AtLeastOnce | QoS::ExactlyOnce) => {}
-                        SubscribeReasonCode::Success(q) => {
+                for g in &grants {
+                    match g {
+                        Grant::AtLeastOnce => {}
+                        Grant::Downgraded(q) => {
                             ok = false;
-                            tracing::error!(granted = ?q, "broker downgraded the subscription below QoS 1: readings may be lost");
+                            tracing::error!(granted = %q, "broker downgraded the subscription below QoS 1: readings may be lost");
                         }
-                        SubscribeReasonCode::Failure => {
+                        Grant::Refused(why) => {
                             ok = false;
-                            tracing::error!("broker refused a subscription (check the ACL and topic filters)");
+                            tracing::error!(reason = %why, "broker refused a subscription (check the ACL and topic filters)");
                         }
                     }
                 }
-                tracing::info!(granted = ?ack.return_codes, "subscribed");
+                tracing::info!(granted = ?grants, "subscribed");
                 if ok {
                     health.set_subscribed();
                 }
             }
-            Ok(Event::Incoming(Packet::Publish(publish))) => {
+            SessionEvent::Message(publish) => {
                 let received_at_ms = now_ms();
                 health.message_received(received_at_ms);
                 metrics::counter!("ilot_messages_received_total").increment(1);
@@ -140,10 +140,10 @@ async fn poll(
                     break;
                 }
             }
-            Ok(_) => {}
-            Err(e) => {
+            SessionEvent::Other => {}
+            SessionEvent::Lost(e) => {
                 metrics::counter!("ilot_broker_connection_errors_total").increment(1);
-                health.set_disconnected(now_ms(), e.to_string());
+                health.set_disconnected(now_ms(), e.clone());
                 tracing::warn!(error = %e, retry_in = ?backoff, "broker connection lost; reconnecting");
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
@@ -153,30 +153,20 @@ async fn poll(
             }
         }
     }
-    // Graceful stop: everything received has been handed to the decoder; let the acker send
-    // the last PUBACKs before disconnecting.
+    // Graceful stop: everything received has been handed to the decoder. Keep the connection
+    // serviced a moment so the last PUBACKs can leave; what is not acked is redelivered later.
     drop(tx);
-    let _ = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            if eventloop.poll().await.is_err() {
-                break;
-            }
-        }
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while !matches!(events.next().await, SessionEvent::Lost(_)) {}
     })
     .await;
 }
 
-async fn decode(
-    mut rx: mpsc::Receiver<Incoming>,
-    router: Arc<Router>,
-    committer: CommitterHandle<AckToken>,
-    _health: Arc<IntakeHealth>,
-) {
+async fn decode(mut rx: mpsc::Receiver<Incoming>, router: Arc<Router>, committer: CommitterHandle<AckToken>) {
     while let Some(m) = rx.recv().await {
-        let entries = router.route(&m.publish.topic, &m.publish.payload, m.received_at_ms);
-        let needs_ack = m.publish.qos != QoS::AtMostOnce;
+        let entries = router.route(&m.publish.topic(), m.publish.payload(), m.received_at_ms);
         let last = entries.len().saturating_sub(1);
-        let mut token = needs_ack.then(|| AckToken { connection: m.connection, publish: m.publish });
+        let mut token = m.publish.needs_ack().then(|| AckToken { connection: m.connection, publish: m.publish });
         for (i, entry) in entries.into_iter().enumerate() {
             let token = if i == last { token.take() } else { None };
             if committer.submit(Submission { entry, token }).await.is_err() {

@@ -1,0 +1,133 @@
+//! Ingest benchmarks (see BENCHMARKS.md): end-to-end intake rate through Mosquitto against the
+//! broker's raw delivery rate in the same run, publish-to-SQL latency, and the service's peak
+//! memory with 10,000 simulated sensors.
+//!
+//! Run: `cargo bench --bench ingest` (ILOT_BENCH_SENSORS, ILOT_BENCH_STEPS to resize).
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use std::time::{Duration, Instant};
+use support::*;
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Time for the broker to deliver the fleet's messages to a subscriber that discards them.
+async fn raw_delivery(port: u16, sensors: usize, steps: u64) -> Duration {
+    let prefix = unique("raw");
+    let mut opts = MqttOptions::new(unique("raw-sub-"), "127.0.0.1", port);
+    opts.set_max_packet_size(1 << 20, 1 << 20);
+    let (client, mut eventloop) = AsyncClient::new(opts, 1000);
+    client.subscribe(format!("{prefix}/#"), QoS::AtLeastOnce).await.unwrap();
+    let expected = sensors as u64 * steps;
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let mut n = 0u64;
+        let mut done_tx = Some(done_tx);
+        while let Ok(e) = eventloop.poll().await {
+            if let Event::Incoming(Packet::Publish(_)) = e {
+                n += 1;
+                if n == expected {
+                    if let Some(tx) = done_tx.take() {
+                        let _ = tx.send(Instant::now());
+                    }
+                }
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let f = fleet(&prefix, "bench", sensors, steps);
+    let start = Instant::now();
+    publish(&target(port, &unique("raw-pub-")), f.messages(), 0.0, None).await.unwrap();
+    let end = tokio::time::timeout(Duration::from_secs(600), done_rx).await.expect("raw subscriber got everything").unwrap();
+    end - start
+}
+
+fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let sensors = env_or("ILOT_BENCH_SENSORS", 10_000) as usize;
+    let steps = env_or("ILOT_BENCH_STEPS", 20);
+    let n = sensors as u64 * steps;
+    let dir = tempfile::tempdir().unwrap();
+    let mosquitto = Mosquitto::start(&dir.path().join("broker"));
+    println!("# ingest benchmark: {sensors} sensors x {steps} readings = {n} messages, QoS 1, Mosquitto (deploy/ settings)");
+
+    let raw = raw_delivery(mosquitto.port, sensors, steps).await;
+    let raw_rate = n as f64 / raw.as_secs_f64();
+    println!("raw broker delivery (discarding subscriber): {:.2} s, {:.0} msg/s", raw.as_secs_f64(), raw_rate);
+
+    let prefix = unique("ilot");
+    let mut spec = ServiceSpec::new(&dir.path().join("data"), Broker::External(mosquitto.port), &prefix);
+    spec.persist_interval_s = 60;
+    let svc = Service::start(&spec);
+    svc.wait_healthy(Duration::from_secs(30)).await;
+    let f = fleet(&prefix, "bench", sensors, steps);
+    let start = Instant::now();
+    publish(&target(mosquitto.port, &unique("pub-")), f.messages(), 0.0, None).await.unwrap();
+    while svc.metric("ilot_messages_acked_total", "").await < n as f64 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(start.elapsed() < Duration::from_secs(900), "ilot did not ack everything");
+    }
+    let ilot = start.elapsed();
+    let ilot_rate = n as f64 / ilot.as_secs_f64();
+    let stored = svc.count("SELECT count(*) FROM readings").await;
+    println!(
+        "ilot end-to-end (acked after fsync): {:.2} s, {:.0} msg/s = {:.0} % of raw; stored {stored} of {n} (lost {})",
+        ilot.as_secs_f64(),
+        ilot_rate,
+        100.0 * ilot_rate / raw_rate,
+        n as i64 - stored
+    );
+    let commits = svc.metric("ilot_wal_commit_seconds_count", "").await;
+    println!("WAL group commits: {commits:.0} ({:.0} messages per fsync on average)", n as f64 / commits.max(1.0));
+    println!("peak RSS of ilot serve with {sensors} sensors: {:.0} MiB", peak_rss_mib(svc.child.id()));
+
+    // Latency: a background stream (~2,000 msg/s) while probes measure publish → visible in SQL.
+    let bg_prefix = prefix.clone();
+    let port = mosquitto.port;
+    let background = tokio::spawn(async move {
+        let f = fleet(&bg_prefix, "background", 1_000, 1_000);
+        let _ = publish(&target(port, &unique("bg-")), f.messages(), 600.0, None).await;
+    });
+    let (client, mut eventloop) = AsyncClient::new(MqttOptions::new(unique("probe-"), "127.0.0.1", mosquitto.port), 100);
+    tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+    let mut latencies = Vec::new();
+    for i in 0..200 {
+        let ts = (chrono::Utc::now() - chrono::Duration::seconds(1)).to_rfc3339();
+        let sql = format!("SELECT count(*) FROM readings WHERE network = 'probe' AND sensor_id = 'p{i}'");
+        let started = Instant::now();
+        client
+            .publish(format!("{prefix}/probe/p{i}/reading"), QoS::AtLeastOnce, false, format!(r#"{{"ts":"{ts}","temperature_c":20.5}}"#))
+            .await
+            .unwrap();
+        while svc.count(&sql).await != 1 {
+            assert!(started.elapsed() < Duration::from_secs(10), "probe {i} not visible");
+        }
+        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    background.abort();
+    latencies.sort_by(f64::total_cmp);
+    println!(
+        "publish -> visible in SQL (200 probes, background stream): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        latencies.last().unwrap()
+    );
+}

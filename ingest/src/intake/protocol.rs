@@ -1,0 +1,177 @@
+//! MQTT 3.1.1 and MQTT 5 behind one face: connecting with a persistent session, translating
+//! each protocol's events into [`SessionEvent`]s, subscribing and acknowledging. Everything
+//! above this file is the same for both versions.
+
+use bytes::Bytes;
+use rumqttc::v5::mqttbytes::v5 as v5p;
+use std::time::Duration;
+
+use super::connection::{ConnectionError, parse_url, tls_config};
+use crate::config::{MqttConfig, MqttProtocol};
+
+/// A received publish, ready to be acked on the connection it came from.
+pub enum Received {
+    V311(rumqttc::Publish),
+    V5(v5p::Publish),
+}
+
+impl Received {
+    pub fn topic(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Received::V311(p) => std::borrow::Cow::Borrowed(p.topic.as_str()),
+            Received::V5(p) => String::from_utf8_lossy(&p.topic),
+        }
+    }
+    pub fn payload(&self) -> &Bytes {
+        match self {
+            Received::V311(p) => &p.payload,
+            Received::V5(p) => &p.payload,
+        }
+    }
+    /// QoS 1 and 2 need an acknowledgement.
+    pub fn needs_ack(&self) -> bool {
+        match self {
+            Received::V311(p) => p.qos != rumqttc::QoS::AtMostOnce,
+            Received::V5(p) => p.qos != rumqttc::v5::mqttbytes::QoS::AtMostOnce,
+        }
+    }
+}
+
+/// What a subscription was granted.
+#[derive(Debug)]
+pub enum Grant {
+    AtLeastOnce,
+    Downgraded(String),
+    Refused(String),
+}
+
+/// One step of the session, whatever the protocol version.
+pub enum SessionEvent {
+    Connected { session_present: bool },
+    Subscribed(Vec<Grant>),
+    Message(Received),
+    Other,
+    Lost(String),
+}
+
+#[derive(Clone)]
+pub enum Client {
+    V311(rumqttc::AsyncClient),
+    V5(rumqttc::v5::AsyncClient),
+}
+
+pub enum Events {
+    V311(rumqttc::EventLoop),
+    V5(rumqttc::v5::EventLoop),
+}
+
+impl Client {
+    pub async fn ack(&self, received: &Received) -> Result<(), String> {
+        match (self, received) {
+            (Client::V311(c), Received::V311(p)) => c.ack(p).await.map_err(|e| e.to_string()),
+            (Client::V5(c), Received::V5(p)) => c.ack(p).await.map_err(|e| e.to_string()),
+            _ => Err("publish and client of different MQTT versions".into()),
+        }
+    }
+
+    pub async fn subscribe(&self, filters: Vec<String>) -> Result<(), String> {
+        match self {
+            Client::V311(c) => c
+                .subscribe_many(filters.into_iter().map(|f| rumqttc::SubscribeFilter::new(f, rumqttc::QoS::AtLeastOnce)))
+                .await
+                .map_err(|e| e.to_string()),
+            Client::V5(c) => c
+                .subscribe_many(filters.into_iter().map(|f| v5p::Filter::new(f, rumqttc::v5::mqttbytes::QoS::AtLeastOnce)))
+                .await
+                .map_err(|e| e.to_string()),
+        }
+    }
+}
+
+impl Events {
+    pub async fn next(&mut self) -> SessionEvent {
+        match self {
+            Events::V311(e) => match e.poll().await {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(a))) => SessionEvent::Connected { session_present: a.session_present },
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(a))) => SessionEvent::Subscribed(
+                    a.return_codes
+                        .iter()
+                        .map(|c| match c {
+                            rumqttc::SubscribeReasonCode::Success(rumqttc::QoS::AtLeastOnce | rumqttc::QoS::ExactlyOnce) => Grant::AtLeastOnce,
+                            rumqttc::SubscribeReasonCode::Success(q) => Grant::Downgraded(format!("{q:?}")),
+                            rumqttc::SubscribeReasonCode::Failure => Grant::Refused("failure".into()),
+                        })
+                        .collect(),
+                ),
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => SessionEvent::Message(Received::V311(p)),
+                Ok(_) => SessionEvent::Other,
+                Err(e) => SessionEvent::Lost(e.to_string()),
+            },
+            Events::V5(e) => match e.poll().await {
+                Ok(rumqttc::v5::Event::Incoming(v5p::Packet::ConnAck(a))) => SessionEvent::Connected { session_present: a.session_present },
+                Ok(rumqttc::v5::Event::Incoming(v5p::Packet::SubAck(a))) => SessionEvent::Subscribed(
+                    a.return_codes
+                        .iter()
+                        .map(|c| match c {
+                            v5p::SubscribeReasonCode::Success(
+                                rumqttc::v5::mqttbytes::QoS::AtLeastOnce | rumqttc::v5::mqttbytes::QoS::ExactlyOnce,
+                            ) => Grant::AtLeastOnce,
+                            v5p::SubscribeReasonCode::Success(q) => Grant::Downgraded(format!("{q:?}")),
+                            other => Grant::Refused(format!("{other:?}")),
+                        })
+                        .collect(),
+                ),
+                Ok(rumqttc::v5::Event::Incoming(v5p::Packet::Publish(p))) => SessionEvent::Message(Received::V5(p)),
+                Ok(_) => SessionEvent::Other,
+                Err(e) => SessionEvent::Lost(e.to_string()),
+            },
+        }
+    }
+}
+
+/// A persistent session with manual acknowledgements, in the configured protocol version.
+pub fn connect(cfg: &MqttConfig, max_payload_bytes: usize) -> Result<(Client, Events), ConnectionError> {
+    let (host, port, tls) = parse_url(&cfg.url)?;
+    let keep_alive = Duration::from_secs(cfg.keep_alive_s.max(5));
+    // Oversized payloads must reach the decoder (to be dead-lettered with a reason), not kill
+    // the connection: accept a margin above the payload limit at the protocol level.
+    let max_packet = max_payload_bytes.saturating_mul(4).max(1 << 20);
+    let capacity = usize::from(cfg.receive_maximum).max(64) * 2;
+    let transport = if tls { Some(rumqttc::Transport::tls_with_config(tls_config(cfg)?)) } else { None };
+    match cfg.protocol {
+        MqttProtocol::V311 => {
+            let mut opts = rumqttc::MqttOptions::new(cfg.client_id.clone(), host, port);
+            opts.set_clean_session(false)
+                .set_manual_acks(true)
+                .set_keep_alive(keep_alive)
+                .set_max_packet_size(max_packet, 1 << 20)
+                .set_request_channel_capacity(capacity);
+            if let Some(user) = &cfg.username {
+                opts.set_credentials(user.clone(), cfg.password.clone().map(|p| p.0).unwrap_or_default());
+            }
+            if let Some(t) = transport {
+                opts.set_transport(t);
+            }
+            let (client, events) = rumqttc::AsyncClient::new(opts, capacity);
+            Ok((Client::V311(client), Events::V311(events)))
+        }
+        MqttProtocol::V5 => {
+            let mut opts = rumqttc::v5::MqttOptions::new(cfg.client_id.clone(), host, port);
+            opts.set_clean_start(false)
+                .set_session_expiry_interval(Some(cfg.session_expiry_s.max(1)))
+                .set_receive_maximum(Some(cfg.receive_maximum.max(1)))
+                .set_manual_acks(true)
+                .set_keep_alive(keep_alive)
+                .set_max_packet_size(Some(u32::try_from(max_packet).unwrap_or(u32::MAX)))
+                .set_request_channel_capacity(capacity);
+            if let Some(user) = &cfg.username {
+                opts.set_credentials(user.clone(), cfg.password.clone().map(|p| p.0).unwrap_or_default());
+            }
+            if let Some(t) = transport {
+                opts.set_transport(t);
+            }
+            let (client, events) = rumqttc::v5::AsyncClient::new(opts, capacity);
+            Ok((Client::V5(client), Events::V5(events)))
+        }
+    }
+}
