@@ -37,6 +37,7 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
     let object_store = storage::object_store(&config.storage)?;
     let writer = storage::writer_id(&config.storage, &config.mqtt.client_id)?;
     let store = Store::open(object_store, writer.clone(), false).await.context("opening the store")?;
+    store.remove_orphans().await.context("removing files left by an interrupted persist")?;
 
     let wal_dir = storage::wal_dir(&config.storage, &writer);
     let (wal, replayed) = FileWal::open(&wal_dir).with_context(|| format!("opening the WAL in {}", wal_dir.display()))?;
@@ -76,7 +77,13 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
     )?;
 
     let persist_every = Duration::from_secs(config.storage.persist_interval_s.max(1));
-    let persister = tokio::spawn(run_persister(store.clone(), committer.clone(), persist_every, shutdown_rx.clone()));
+    let persister = tokio::spawn(run_persister(
+        store.clone(),
+        committer.clone(),
+        persist_every,
+        config.storage.max_buffered_rows,
+        shutdown_rx.clone(),
+    ));
     let compactor = tokio::spawn(run_compactor(
         store.clone(),
         Duration::from_secs(config.storage.compaction_interval_s.max(1)),

@@ -69,3 +69,25 @@ async fn analyst_sql_is_read_only_bounded_and_authenticated() {
     assert_eq!(r.json::<Vec<serde_json::Value>>().await.unwrap().len(), 5, "results are cut at max_result_rows");
     assert_eq!(svc.health().await.0, 200, "still healthy after all that");
 }
+
+#[test]
+fn ilot_sql_reads_configuration_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(ilot_bin())
+        .args(["sql", "--format", "csv", "SELECT value FROM generate_series(1, 10) ORDER BY value"])
+        .env("ILOT_STORAGE__DATA_DIR", dir.path())
+        .env("ILOT_QUERY__MAX_RESULT_ROWS", "3")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "value\n1\n2\n3\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cut at 3 rows"));
+
+    let refused = std::process::Command::new(ilot_bin())
+        .args(["sql", "DROP TABLE readings"])
+        .env("ILOT_STORAGE__DATA_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("only read-only queries"), "{}", String::from_utf8_lossy(&refused.stderr));
+}

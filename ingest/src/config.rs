@@ -128,6 +128,8 @@ pub struct StorageConfig {
     /// one store. Defaults to the MQTT client id.
     pub writer_id: Option<String>,
     pub persist_interval_s: u64,
+    /// Persist early when this many rows wait in memory (bounds memory at high rates).
+    pub max_buffered_rows: usize,
     pub compaction_interval_s: u64,
     /// A day is compacted this long after it ends (late readings still come in before).
     pub compaction_delay_s: u64,
@@ -142,6 +144,7 @@ impl Default for StorageConfig {
             url: None,
             writer_id: None,
             persist_interval_s: 300,
+            max_buffered_rows: 2_000_000,
             compaction_interval_s: 600,
             compaction_delay_s: 6 * 3600,
             retired_file_grace_s: 600,

@@ -133,9 +133,15 @@ impl Store {
         {
             let mut state = self.state.write().expect("store lock");
             state.files.extend(written.into_iter().map(Arc::new));
+            let mut dropped = 0;
             for batches in state.readings.values_mut() {
-                batches.retain(|b| b.segment > closed);
+                batches.retain(|b| {
+                    let keep = b.segment > closed;
+                    dropped += if keep { 0 } else { b.item.num_rows() };
+                    keep
+                });
             }
+            state.buffered_rows -= dropped;
             state.readings.retain(|_, bs| !bs.is_empty());
             state.dead_letters.retain(|b| b.segment > closed);
             state.conflicts.retain(|b| b.segment > closed);
@@ -154,8 +160,7 @@ impl Store {
         }
         metrics::gauge!("ilot_readings_files").set(per_partition.values().sum::<usize>() as f64);
         metrics::gauge!("ilot_readings_files_per_partition_max").set(per_partition.values().copied().max().unwrap_or(0) as f64);
-        let rows: usize = state.readings.values().flatten().map(|b| b.item.num_rows()).sum();
-        metrics::gauge!("ilot_buffered_rows").set(rows as f64);
+        metrics::gauge!("ilot_buffered_rows").set(state.buffered_rows as f64);
     }
 }
 
@@ -168,18 +173,25 @@ pub async fn persist_cycle<T: Send + 'static>(store: &Store, committer: &Committ
     Ok(outcome)
 }
 
-/// Run persist cycles every `interval` until `shutdown` fires, then one last cycle.
+/// Run persist cycles every `interval`, or sooner when more than `max_buffered_rows` wait in
+/// memory, until `shutdown` fires.
 pub async fn run_persister<T: Send + 'static>(
     store: Arc<Store>,
     committer: CommitterHandle<T>,
     interval: Duration,
+    max_buffered_rows: usize,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
+    let mut last = Instant::now();
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
+            _ = tokio::time::sleep(Duration::from_millis(250).min(interval)) => {}
             _ = shutdown.changed() => break,
         }
+        if last.elapsed() < interval && store.buffered_rows() < max_buffered_rows {
+            continue;
+        }
+        last = Instant::now();
         match persist_cycle(&store, &committer).await {
             Ok(o) if o.files > 0 => tracing::info!(files = o.files, rows = o.rows, "persisted"),
             Ok(_) => {}

@@ -40,6 +40,8 @@ pub(crate) struct State {
     pub readings: BTreeMap<PartitionKey, Vec<Buffered<RecordBatch>>>,
     pub dead_letters: Vec<Buffered<DeadLetter>>,
     pub conflicts: Vec<Buffered<Reading>>,
+    /// Rows in `readings`, kept up to date by whoever changes it.
+    pub buffered_rows: usize,
 }
 
 /// What a query reads: published readings files plus in-memory batches (stored schema).
@@ -102,8 +104,7 @@ impl Store {
 
     /// Rows in memory, not yet in Parquet.
     pub fn buffered_rows(&self) -> usize {
-        let state = self.state.read().expect("store lock");
-        state.readings.values().flatten().map(|b| b.item.num_rows()).sum()
+        self.state.read().expect("store lock").buffered_rows
     }
 
     /// Apply durable WAL entries: deduplicate, set aside conflicts and dead letters, and make the
@@ -148,12 +149,12 @@ impl Store {
         let batches: Vec<_> = fresh.into_iter().map(|(p, rs)| (p, readings_to_batch(&rs))).collect();
         let mut state = self.state.write().expect("store lock");
         for (p, batch) in batches {
+            state.buffered_rows += batch.num_rows();
             state.readings.entry(p).or_default().push(Buffered { segment, item: batch });
         }
         state.dead_letters.extend(dead);
         state.conflicts.extend(conflicts);
-        let rows: usize = state.readings.values().flatten().map(|b| b.item.num_rows()).sum();
-        metrics::gauge!("ilot_buffered_rows").set(rows as f64);
+        metrics::gauge!("ilot_buffered_rows").set(state.buffered_rows as f64);
     }
 
     /// Rows already published for a partition, read from its files (retrying while storage fails:
@@ -213,5 +214,33 @@ impl Store {
             let mut index = self.index.lock().expect("key index lock");
             index.evict_untouched(before, |p| p.date >= yesterday || buffered.contains(p));
         }
+    }
+}
+
+impl Store {
+    /// Delete this writer's data files that no manifest lists: left by a crash between a file's
+    /// put and the manifest save, or by compaction before its old files were deleted. ilot never
+    /// reads them, but a reader listing directories (DuckDB, Spark) would count them twice.
+    /// Called once at start, before the intake runs.
+    pub async fn remove_orphans(&self) -> Result<usize, StoreError> {
+        use futures::TryStreamExt;
+        let listed: std::collections::HashSet<String> =
+            self.manifest.lock().await.files.iter().map(|f| f.path.clone()).collect();
+        let mine = format!("{}-", self.writer.as_str());
+        let mut removed = 0;
+        for dir in [crate::layout::READINGS_DIR, crate::layout::CONFLICTS_DIR, crate::layout::DEAD_LETTERS_DIR] {
+            let prefix = object_store::path::Path::from(dir);
+            let metas: Vec<_> = self.object_store.list(Some(&prefix)).try_collect().await?;
+            for meta in metas {
+                let path = meta.location.to_string();
+                let owned = meta.location.filename().is_some_and(|n| n.starts_with(&mine) && n.ends_with(".parquet"));
+                if owned && !listed.contains(&path) {
+                    self.object_store.delete(&meta.location).await?;
+                    tracing::warn!(%path, "removed a data file no manifest lists (left by a crash or an interrupted compaction)");
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
     }
 }

@@ -47,6 +47,8 @@ pub struct ServiceSpec {
     pub shared_group: Option<String>,
     pub writer_id: Option<String>,
     pub http_token: Option<String>,
+    /// Connect with `mqtts://` (TLS) to an external broker.
+    pub tls: bool,
     /// Extra lines of the `[mqtt]` section (e.g. `protocol = "5"`).
     pub mqtt_extra: String,
     pub extra_toml: String,
@@ -63,6 +65,7 @@ impl ServiceSpec {
             shared_group: None,
             writer_id: None,
             http_token: None,
+            tls: false,
             mqtt_extra: String::new(),
             extra_toml: String::new(),
         }
@@ -71,7 +74,10 @@ impl ServiceSpec {
     fn toml(&self) -> String {
         let (embedded, url) = match self.broker {
             Broker::Embedded(p) => (format!("[embedded_broker]\nenabled = true\nlisten = \"127.0.0.1:{p}\"\n"), String::new()),
-            Broker::External(p) => (String::new(), format!("url = \"mqtt://127.0.0.1:{p}\"\n")),
+            Broker::External(p) => {
+                let scheme = if self.tls { "mqtts" } else { "mqtt" };
+                (String::new(), format!("url = \"{scheme}://127.0.0.1:{p}\"\n"))
+            }
         };
         let group = self.shared_group.as_ref().map(|g| format!("shared_group = \"{g}\"\n")).unwrap_or_default();
         let writer = self.writer_id.as_ref().map(|w| format!("writer_id = \"{w}\"\n")).unwrap_or_default();
