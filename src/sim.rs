@@ -16,7 +16,7 @@ pub struct FleetArgs {
     /// Simulated seconds per wall-clock second (0 = as fast as possible).
     #[arg(long, default_value_t = 60.0)]
     pub acceleration: f64,
-    /// Measurements per sensor (default: run until stopped).
+    /// Measurements per sensor (default: from `--days-back` up to now).
     #[arg(long)]
     pub readings_per_sensor: Option<u64>,
     /// Days before now at which the simulated time starts.
@@ -41,7 +41,8 @@ impl FleetArgs {
             city: self.city.clone(),
             sensors: self.sensors,
             acceleration: self.acceleration,
-            readings_per_sensor: self.readings_per_sensor,
+            // By default, catch up from `days_back` to now (later readings would be in the future).
+            readings_per_sensor: self.readings_per_sensor.or(Some((self.days_back.max(0) * 288) as u64)),
             seed: self.seed,
             start: chrono::DateTime::from_timestamp(start, 0).unwrap_or_default(),
             ..SimConfig::default()
@@ -92,17 +93,35 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Publish a fleet to the (embedded) broker until the task is aborted.
+/// Publish a fleet to the (embedded) broker until the task is aborted: first the catch-up
+/// from the configured start at its acceleration, then live, in real time.
 pub async fn publish_forever(sim: SimConfig, host: String, port: u16) {
-    let acceleration = sim.acceleration;
-    match Fleet::new(sim) {
-        Ok(fleet) => {
-            let target = MqttTarget { host, port, client_id: "ilot-demo-fleet".into(), ..MqttTarget::default() };
-            if let Err(e) = publish(&target, fleet.messages(), acceleration, None).await {
-                tracing::error!(error = %e, "simulated fleet stopped");
+    let target = MqttTarget { host, port, client_id: "ilot-demo-fleet".into(), ..MqttTarget::default() };
+    let catch_up_s = sim.readings_per_sensor.unwrap_or(0) as i64 * i64::from(sim.cadence_s);
+    let live = SimConfig {
+        start: sim.start + chrono::Duration::seconds(catch_up_s),
+        readings_per_sensor: None,
+        acceleration: 1.0,
+        ..sim.clone()
+    };
+    for (phase, config) in [("catch-up", sim), ("live", live)] {
+        let acceleration = config.acceleration;
+        if config.readings_per_sensor == Some(0) {
+            continue;
+        }
+        match Fleet::new(config) {
+            Ok(fleet) => {
+                tracing::info!(phase, "simulated fleet publishing");
+                if let Err(e) = publish(&target, fleet.messages(), acceleration, None).await {
+                    tracing::error!(error = %e, phase, "simulated fleet stopped");
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "simulated fleet not started");
+                return;
             }
         }
-        Err(e) => tracing::error!(error = %e, "simulated fleet not started"),
     }
 }
 
