@@ -49,3 +49,27 @@ impl Config {
         figment.merge(Env::prefixed("ILOT_").split("__")).extract().map_err(Box::new)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_production_example_is_a_valid_configuration() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/ilot.toml");
+        let config = Config::load(Some(&path)).expect("deploy/ilot.toml loads");
+        assert_eq!(config.mqtt.protocol, ilot_ingest::config::MqttProtocol::V5);
+        assert!(config.mqtt.url.starts_with("mqtts://"));
+        assert_eq!(config.mqtt.datastreams["1001"], "toulouse/tls-001");
+        assert_eq!(config.query.memory_limit_mib, 2048);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "[mqtt]\nurll = \"mqtt://x\"\n").unwrap();
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("urll"), "{err}");
+    }
+}
