@@ -68,6 +68,10 @@ async fn analyst_sql_is_read_only_bounded_and_authenticated() {
     assert_eq!(r.headers().get("x-ilot-truncated").unwrap(), "true");
     assert_eq!(r.json::<Vec<serde_json::Value>>().await.unwrap().len(), 5, "results are cut at max_result_rows");
     assert_eq!(svc.health().await.0, 200, "still healthy after all that");
+
+    let page = reqwest::get(format!("{}/", svc.base())).await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.text().await.unwrap().contains("<title>ilot"), "the status page is served");
 }
 
 #[test]

@@ -54,10 +54,17 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
     Router::new()
+        .route("/", get(status_page))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .merge(api)
         .with_state(state)
+}
+
+/// The status page: intake health and counters, networks, latest readings, a SQL box. It
+/// reads the same public endpoints (`/healthz`, `/metrics`, `/api/sql`) as any client.
+async fn status_page() -> axum::response::Html<&'static str> {
+    axum::response::Html(include_str!("../assets/status.html"))
 }
 
 /// Bind and serve until `shutdown` resolves. Returns the bound address through `bound`.
