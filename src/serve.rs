@@ -37,10 +37,17 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
     let object_store = storage::object_store(&config.storage)?;
     let writer = storage::writer_id(&config.storage, &config.mqtt.client_id)?;
     let store = Store::open(object_store, writer.clone(), false).await.context("opening the store")?;
+    if config.storage.url.is_none() {
+        store.fsync_local_writes(config.storage.data_dir.clone());
+    }
     store.remove_orphans().await.context("removing files left by an interrupted persist")?;
 
     let wal_dir = storage::wal_dir(&config.storage, &writer);
     let (wal, replayed) = FileWal::open(&wal_dir).with_context(|| format!("opening the WAL in {}", wal_dir.display()))?;
+    // Segments already in Parquet (a crash between the manifest save and their deletion) are
+    // skipped: replaying them would store their conflicts and dead letters twice.
+    let persisted = store.wal_persisted_upto().await;
+    let replayed: Vec<_> = replayed.into_iter().filter(|r| r.segment > persisted).collect();
     let replay_count = replayed.len();
     let replay_store = store.clone();
     tokio::task::spawn_blocking(move || {
@@ -69,6 +76,7 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
     let intake = Intake::start(
         &config.mqtt,
         config.intake.max_payload_bytes,
+        config.intake.queue_capacity,
         router,
         committer.clone(),
         release_rx,

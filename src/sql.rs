@@ -37,22 +37,26 @@ pub async fn run(config: Config, args: SqlArgs) -> anyhow::Result<()> {
 }
 
 async fn local(config: &Config, args: &SqlArgs) -> anyhow::Result<Vec<u8>> {
-    let object_store = storage::object_store(&config.storage)?;
-    let reader = WriterId::new("ilot-sql-reader").map_err(anyhow::Error::msg)?;
-    let store = Store::open(object_store, reader, true).await.context("opening the store")?;
+    // The WAL first, then the manifests: a persist running meanwhile moves rows from the first
+    // to the second, so reading in this order can see a row twice (deduplicated on apply) but
+    // never miss one.
+    let mut wal_entries = Vec::new();
     let wal_root = config.storage.data_dir.join("wal");
     if wal_root.exists() {
         for dir in std::fs::read_dir(&wal_root)?.filter_map(Result::ok).filter(|e| e.path().is_dir()) {
-            let entries = FileWal::read_only(&dir.path())?;
-            let store = store.clone();
-            tokio::task::spawn_blocking(move || {
-                for e in entries {
-                    store.apply(e.segment, vec![e.entry]);
-                }
-            })
-            .await?;
+            wal_entries.extend(FileWal::read_only(&dir.path())?);
         }
     }
+    let object_store = storage::object_store(&config.storage)?;
+    let reader = WriterId::new("ilot-sql-reader").map_err(anyhow::Error::msg)?;
+    let store = Store::open(object_store, reader, true).await.context("opening the store")?;
+    let apply_store = store.clone();
+    tokio::task::spawn_blocking(move || {
+        for e in wal_entries {
+            apply_store.apply(e.segment, vec![e.entry]);
+        }
+    })
+    .await?;
     let engine = QueryEngine::new(store, config.query.clone())?;
     let result = engine.query(&args.sql).await?;
     if result.truncated {

@@ -41,9 +41,14 @@ impl Store {
             assert_eq!(merged.num_rows() as u64, rows_in, "compaction must neither lose nor invent rows");
             let new_file = self.put_file(&mut manifest, Dataset::Readings, &partition, &merged, 1).await?;
             let old: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
-            manifest.files.retain(|f| !old.contains(&f.path.as_str()));
-            manifest.files.push(new_file.clone());
-            manifest.save(self.object_store.as_ref(), &self.writer).await?;
+            self.make_durable([new_file.path.as_str()]).await?;
+            manifest
+                .commit(self.object_store.as_ref(), &self.writer, |m| {
+                    m.files.retain(|f| !old.contains(&f.path.as_str()));
+                    m.files.push(new_file.clone());
+                })
+                .await?;
+            self.make_durable([crate::layout::manifest_path(&self.writer).as_ref()]).await?;
             {
                 let mut state = self.state.write().expect("store lock");
                 state.files.retain(|f| !old.contains(&f.path.as_str()));

@@ -65,8 +65,10 @@ impl DataFilePath {
     pub fn new(dataset: Dataset, partition: &PartitionKey, writer: &WriterId, seq: u64) -> Self {
         Self(format!("{}/{}-{:012}.parquet", partition.prefix(dataset), writer.0, seq))
     }
-    pub fn from_manifest(path: String) -> Self {
-        Self(path)
+    /// The writer that created a data file, from its file name `<writer>-<12 digits>.parquet`.
+    pub fn writer_of(file_name: &str) -> Option<&str> {
+        let (writer, seq) = file_name.strip_suffix(".parquet")?.rsplit_once('-')?;
+        (seq.len() == 12 && seq.bytes().all(|b| b.is_ascii_digit())).then_some(writer)
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -139,6 +141,9 @@ mod tests {
             DataFilePath::new(Dataset::Readings, &p, &w, 7).as_str(),
             "readings/network=toulouse/date=2025-07-01/ilot-1-000000000007.parquet"
         );
+        assert_eq!(DataFilePath::writer_of("ilot-1-000000000007.parquet"), Some("ilot-1"));
+        assert_eq!(DataFilePath::writer_of("ilot-000000000007.parquet"), Some("ilot"), "not ilot-1's");
+        assert_eq!(DataFilePath::writer_of("ilot-1-7.parquet"), None);
         assert_eq!(WalSegmentPath::parse_seq("00000000000000000042.wal"), Some(42));
         assert_eq!(WalSegmentPath::parse_seq("x.tmp"), None);
         assert!(!valid_network("../etc") && !valid_network("a/b") && valid_network("rennes-urban_2"));

@@ -37,6 +37,9 @@ pub struct Manifest {
     pub version: u64,
     /// Next file sequence number of this writer (file names never repeat).
     pub next_file_seq: u64,
+    /// Every WAL segment up to this one is in the files below: replay skips them.
+    #[serde(default)]
+    pub wal_persisted_upto: u64,
     pub files: Vec<DataFile>,
 }
 
@@ -67,10 +70,20 @@ impl Manifest {
         Ok(out)
     }
 
-    pub async fn save(&mut self, store: &dyn ObjectStore, writer: &WriterId) -> Result<(), ManifestError> {
-        self.version += 1;
-        let json = serde_json::to_vec(self).expect("manifest serialises");
+    /// Apply `edit` and save, all or nothing: when the save fails, this manifest is left as it
+    /// was (but for the file counter, so that names are never reused).
+    pub async fn commit(
+        &mut self,
+        store: &dyn ObjectStore,
+        writer: &WriterId,
+        edit: impl FnOnce(&mut Manifest),
+    ) -> Result<(), ManifestError> {
+        let mut next = self.clone();
+        edit(&mut next);
+        next.version += 1;
+        let json = serde_json::to_vec(&next).expect("manifest serialises");
         store.put(&manifest_path(writer), PutPayload::from(json)).await?;
+        *self = next;
         Ok(())
     }
 

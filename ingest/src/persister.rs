@@ -124,8 +124,14 @@ impl Store {
         for (partition, ds) in &dead_by_date {
             written.push(self.put_file(&mut manifest, Dataset::DeadLetters, partition, &dead_letter_batch(ds), 0).await?);
         }
-        manifest.files.extend(written.iter().cloned());
-        manifest.save(self.object_store.as_ref(), &self.writer).await?;
+        self.make_durable(written.iter().map(|f| f.path.as_str())).await?;
+        manifest
+            .commit(self.object_store.as_ref(), &self.writer, |m| {
+                m.files.extend(written.iter().cloned());
+                m.wal_persisted_upto = m.wal_persisted_upto.max(closed);
+            })
+            .await?;
+        self.make_durable([crate::layout::manifest_path(&self.writer).as_ref()]).await?;
         let outcome = PersistOutcome {
             files: written.len(),
             rows: written.iter().filter(|f| f.dataset == Dataset::Readings).map(|f| f.rows).sum(),

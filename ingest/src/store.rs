@@ -26,6 +26,8 @@ pub enum StoreError {
     Manifest(#[from] ManifestError),
     #[error(transparent)]
     Parquet(#[from] ParquetFileError),
+    #[error("fsync of stored files failed: {0}")]
+    Durability(String),
 }
 
 /// Rows made durable by one WAL commit, tagged with their segment.
@@ -59,6 +61,9 @@ pub struct Store {
     /// Serialises manifest edits (persist, compaction).
     pub(crate) manifest: tokio::sync::Mutex<Manifest>,
     runtime: tokio::runtime::Handle,
+    /// When the object store is a local directory: its root, to fsync what is written there
+    /// (object_store's local backend does not).
+    local_root: std::sync::OnceLock<std::path::PathBuf>,
 }
 
 pub fn date_of(ts_ms: i64) -> NaiveDate {
@@ -86,11 +91,47 @@ impl Store {
             index: Mutex::new(KeyIndex::default()),
             manifest: tokio::sync::Mutex::new(manifest),
             runtime: tokio::runtime::Handle::current(),
+            local_root: std::sync::OnceLock::new(),
         }))
     }
 
     pub fn object_store(&self) -> Arc<dyn ObjectStore> {
         self.object_store.clone()
+    }
+
+    /// Declare that the object store is the local directory `root`: files and manifests written
+    /// there are then fsync'd (with their directories) before the WAL that covers them is deleted.
+    pub fn fsync_local_writes(&self, root: std::path::PathBuf) {
+        let _ = self.local_root.set(root);
+    }
+
+    /// Make objects durable on a local store (no-op for S3: a completed put is durable).
+    pub(crate) async fn make_durable<'a>(&self, paths: impl IntoIterator<Item = &'a str>) -> Result<(), StoreError> {
+        let Some(root) = self.local_root.get().cloned() else { return Ok(()) };
+        let files: Vec<std::path::PathBuf> = paths.into_iter().map(|p| root.join(p)).collect();
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            let mut dirs = std::collections::BTreeSet::new();
+            for f in &files {
+                std::fs::File::open(f)?.sync_all()?;
+                let mut dir = f.parent();
+                while let Some(d) = dir.filter(|d| d.starts_with(&root)) {
+                    dirs.insert(d.to_owned());
+                    dir = d.parent();
+                }
+            }
+            for d in dirs {
+                std::fs::File::open(&d)?.sync_all()?;
+            }
+            Ok(())
+        })
+        .await
+        .expect("fsync task")
+        .map_err(|e| StoreError::Durability(e.to_string()))
+    }
+
+    /// WAL segments up to this one are already in Parquet: replay skips them.
+    pub async fn wal_persisted_upto(&self) -> u64 {
+        self.manifest.lock().await.wal_persisted_upto
     }
 
     /// A consistent view for one query.
@@ -226,14 +267,13 @@ impl Store {
         use futures::TryStreamExt;
         let listed: std::collections::HashSet<String> =
             self.manifest.lock().await.files.iter().map(|f| f.path.clone()).collect();
-        let mine = format!("{}-", self.writer.as_str());
         let mut removed = 0;
         for dir in [crate::layout::READINGS_DIR, crate::layout::CONFLICTS_DIR, crate::layout::DEAD_LETTERS_DIR] {
             let prefix = object_store::path::Path::from(dir);
             let metas: Vec<_> = self.object_store.list(Some(&prefix)).try_collect().await?;
             for meta in metas {
                 let path = meta.location.to_string();
-                let owned = meta.location.filename().is_some_and(|n| n.starts_with(&mine) && n.ends_with(".parquet"));
+                let owned = meta.location.filename().is_some_and(|n| crate::layout::DataFilePath::writer_of(n) == Some(self.writer.as_str()));
                 if owned && !listed.contains(&path) {
                     self.object_store.delete(&meta.location).await?;
                     tracing::warn!(%path, "removed a data file no manifest lists (left by a crash or an interrupted compaction)");

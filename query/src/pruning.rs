@@ -84,11 +84,12 @@ impl PartitionBounds {
     fn constrain(&mut self, column: &str, value: &ScalarValue, op: Operator) {
         match column {
             "ts" => {
-                let Some(ms) = timestamp_ms(value) else { return };
+                let Some((ms, ms_ceil)) = timestamp_ms(value) else { return };
                 let day = ms.div_euclid(DAY_MS) as i32;
                 match op {
                     Operator::Gt | Operator::GtEq => self.lower(day),
-                    Operator::Lt => self.upper((ms - 1).div_euclid(DAY_MS) as i32),
+                    // ts < x: the last instant allowed is just before x (x rounded up to the ms).
+                    Operator::Lt => self.upper((ms_ceil - 1).div_euclid(DAY_MS) as i32),
                     Operator::LtEq => self.upper(day),
                     Operator::Eq => {
                         self.lower(day);
@@ -138,14 +139,17 @@ fn strip_cast(e: &Expr) -> &Expr {
     }
 }
 
-fn timestamp_ms(v: &ScalarValue) -> Option<i64> {
+/// A timestamp literal in milliseconds, rounded down and up (they differ for sub-ms literals).
+fn timestamp_ms(v: &ScalarValue) -> Option<(i64, i64)> {
+    let floor_ceil = |x: i64, per_ms: i64| (x.div_euclid(per_ms), x.div_euclid(per_ms) + i64::from(x.rem_euclid(per_ms) != 0));
     match v {
-        ScalarValue::TimestampSecond(Some(s), _) => Some(s * 1000),
-        ScalarValue::TimestampMillisecond(Some(ms), _) => Some(*ms),
-        ScalarValue::TimestampMicrosecond(Some(us), _) => Some(us.div_euclid(1000)),
-        ScalarValue::TimestampNanosecond(Some(ns), _) => Some(ns.div_euclid(1_000_000)),
+        ScalarValue::TimestampSecond(Some(s), _) => Some((s * 1000, s * 1000)),
+        ScalarValue::TimestampMillisecond(Some(ms), _) => Some((*ms, *ms)),
+        ScalarValue::TimestampMicrosecond(Some(us), _) => Some(floor_ceil(*us, 1000)),
+        ScalarValue::TimestampNanosecond(Some(ns), _) => Some(floor_ceil(*ns, 1_000_000)),
         ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => {
-            chrono::DateTime::parse_from_rfc3339(s).ok().map(|d| d.timestamp_millis())
+            let d = chrono::DateTime::parse_from_rfc3339(s).ok()?;
+            Some(floor_ceil(d.timestamp_nanos_opt()?, 1_000_000))
         }
         _ => None,
     }
@@ -182,5 +186,13 @@ mod tests {
         let d0 = (1_751_328_000_000 / DAY_MS) as i32;
         assert_eq!((b.min_day, b.max_day), (Some(d0), Some(d0 + 1)), "half-open end excludes the third day");
         assert!(b.admits(Some("toulouse"), d0) && !b.admits(Some("rennes"), d0) && !b.admits(Some("toulouse"), d0 + 2));
+    }
+
+    #[test]
+    fn a_sub_millisecond_upper_bound_keeps_the_midnight_row() {
+        // ts < 00:00:00.0003 admits a row at exactly 00:00:00.000 of that day.
+        let midnight_us = 1_751_328_000_000_000i64;
+        let b = PartitionBounds::from_filters(&[col("ts").lt(lit(ScalarValue::TimestampMicrosecond(Some(midnight_us + 300), Some("UTC".into()))))]);
+        assert_eq!(b.max_day, Some((midnight_us / 1000 / DAY_MS) as i32));
     }
 }

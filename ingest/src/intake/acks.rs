@@ -18,10 +18,9 @@ pub struct AckToken {
 /// Ack tokens in order until the channel closes.
 pub async fn run_acker(client: Client, connection: Arc<AtomicU64>, mut rx: mpsc::UnboundedReceiver<Vec<AckToken>>) {
     while let Some(tokens) = rx.recv().await {
-        let current = connection.load(Ordering::SeqCst);
         let mut acked = 0u64;
         for t in tokens {
-            if t.connection != current {
+            if t.connection != connection.load(Ordering::SeqCst) {
                 metrics::counter!("ilot_acks_skipped_stale_total").increment(1);
                 continue;
             }

@@ -47,6 +47,7 @@ impl Intake {
     pub fn start(
         cfg: &MqttConfig,
         max_payload_bytes: usize,
+        queue_capacity: usize,
         router: Arc<Router>,
         committer: CommitterHandle<AckToken>,
         release_rx: mpsc::UnboundedReceiver<Vec<AckToken>>,
@@ -56,7 +57,9 @@ impl Intake {
         let (client, events) = protocol::connect(cfg, max_payload_bytes)?;
         let connection = Arc::new(AtomicU64::new(0));
         let filters = connection::subscription_filters(cfg, &router.filters());
-        let (in_tx, in_rx) = mpsc::channel::<Incoming>(usize::from(cfg.receive_maximum).max(64) * 4);
+        // Deep enough that the poller never waits on it while the broker keeps to the in-flight
+        // window; the poller must keep servicing the connection (pings, PUBACKs).
+        let (in_tx, in_rx) = mpsc::channel::<Incoming>(queue_capacity.max(usize::from(cfg.receive_maximum) * 4));
         let poller = tokio::spawn(poll(events, client.clone(), filters, in_tx, connection.clone(), health, shutdown));
         let decoder = tokio::spawn(decode(in_rx, router, committer));
         let acker = tokio::spawn(acks::run_acker(client, connection, release_rx));

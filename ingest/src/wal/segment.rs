@@ -34,6 +34,12 @@ impl FileWal {
     /// after them. The caller applies the replayed entries before accepting new messages.
     pub fn open(dir: &Path) -> Result<(Self, Vec<ReplayedEntry>), WalError> {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
+        // Make the folder chain itself durable: a new `wal/<writer>` entry must survive a power cut.
+        let mut d = Some(dir);
+        while let Some(path) = d.filter(|p| !p.as_os_str().is_empty()) {
+            File::open(path).and_then(|f| f.sync_all()).map_err(io_err(path))?;
+            d = path.parent();
+        }
         let existing = list_segments(dir)?;
         let mut replayed = Vec::new();
         for &seq in &existing {
@@ -77,7 +83,12 @@ fn create_segment(dir: &Path, seq: u64) -> Result<BufWriter<File>, WalError> {
 fn read_segment(dir: &Path, seq: u64, into: &mut Vec<ReplayedEntry>) -> Result<(), WalError> {
     let path = WalSegmentPath::new(dir, seq);
     let mut bytes = Vec::new();
-    File::open(path.as_path()).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(io_err(path.as_path()))?;
+    match File::open(path.as_path()).and_then(|mut f| f.read_to_end(&mut bytes)) {
+        Ok(_) => {}
+        // Removed by a persist between listing and reading (a read-only reader beside a service).
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_err(path.as_path())(e)),
+    }
     let mut at = 0usize;
     while at + 8 <= bytes.len() {
         let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
