@@ -13,6 +13,7 @@ use ilot_ingest::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::heat_indices;
 use crate::readings_table::ReadingsTable;
 
 /// Limits applied to every analyst query.
@@ -94,6 +95,7 @@ impl QueryEngine {
         ctx.register_object_store(url.as_ref(), store.object_store());
         ctx.register_table("readings", Arc::new(ReadingsTable::new(store, url)))
             .map_err(|e| QueryError::Sql(e.to_string()))?;
+        heat_indices::register(&ctx);
         Ok(Self { ctx, limits })
     }
 
