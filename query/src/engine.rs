@@ -96,6 +96,7 @@ impl QueryEngine {
         ctx.register_table("readings", Arc::new(ReadingsTable::new(store, url)))
             .map_err(|e| QueryError::Sql(e.to_string()))?;
         heat_indices::register(&ctx);
+        crate::local_time::register(&ctx);
         Ok(Self { ctx, limits })
     }
 
