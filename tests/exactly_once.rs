@@ -59,14 +59,15 @@ async fn ten_thousand_readings_over_mqtt_5_through_the_embedded_broker() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readings_through_the_machines_mosquitto_on_1883() {
+    let port = ilot_firmware_sim::local_broker::ensure_machine_broker();
     let dir = tempfile::tempdir().unwrap();
     let prefix = unique("t");
-    let svc = Service::start(&ServiceSpec::new(dir.path(), Broker::External(1883), &prefix));
+    let svc = Service::start(&ServiceSpec::new(dir.path(), Broker::External(port), &prefix));
     svc.wait_healthy(Duration::from_secs(30)).await;
     // Paced (~400 msg/s): the machine's broker keeps Mosquitto's defaults, whose queue limit of
     // 1000 messages silently drops QoS 1 bursts (see deploy/mosquitto/mosquitto.conf).
     let fleet = fleet(&prefix, "rennes", 20, 100);
-    let stats = publish(&target(1883, &unique("pub-")), fleet.messages(), 6_000.0, None).await.unwrap();
+    let stats = publish(&target(port, &unique("pub-")), fleet.messages(), 6_000.0, None).await.unwrap();
     assert_eq!(stats.acked, 2_000);
     svc.wait_for("SELECT count(*) FROM readings WHERE network = 'rennes'", 2_000, Duration::from_secs(60)).await;
 }

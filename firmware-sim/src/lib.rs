@@ -28,6 +28,7 @@ mod error;
 mod faults;
 mod fleet;
 mod lcz;
+pub mod local_broker;
 mod payload;
 mod publisher;
 mod sensor;

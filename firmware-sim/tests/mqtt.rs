@@ -14,7 +14,6 @@ use ilot_firmware_sim::{FaultConfig, Fleet, MqttTarget, SimConfig, SimError, Sim
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::sync::oneshot;
 
-const SHARED_BROKER_PORT: u16 = 1883;
 
 fn unique(name: &str) -> String {
     let nanos = SystemTime::now()
@@ -51,7 +50,7 @@ async fn subscriber(
     count: usize,
 ) -> tokio::task::JoinHandle<Vec<(String, Vec<u8>)>> {
     let mut options =
-        MqttOptions::new(unique("ilot-sim-test-sub"), "127.0.0.1", SHARED_BROKER_PORT);
+        MqttOptions::new(unique("ilot-sim-test-sub"), "127.0.0.1", ilot_firmware_sim::local_broker::ensure_machine_broker());
     options.set_max_packet_size(1 << 20, 1 << 20);
     let (client, mut eventloop) = AsyncClient::new(options, 16);
     client.subscribe(filter, QoS::AtLeastOnce).await.unwrap();
@@ -103,7 +102,7 @@ async fn every_message_reaches_a_qos1_subscriber() {
 
     // 100 steps of 5 min in about 2 s: paced, so Mosquitto's default queue limit never drops.
     let stats = publish(
-        &target(SHARED_BROKER_PORT),
+        &target(ilot_firmware_sim::local_broker::ensure_machine_broker()),
         fleet.messages(),
         15_000.0,
         None,
@@ -142,7 +141,7 @@ async fn as_fast_as_possible_every_message_is_acknowledged() {
     let progress =
         |stats: &ilot_firmware_sim::PublishStats| reports.lock().unwrap().push(stats.clone());
     let stats = publish(
-        &target(SHARED_BROKER_PORT),
+        &target(ilot_firmware_sim::local_broker::ensure_machine_broker()),
         fleet.messages(),
         f64::INFINITY,
         Some(&progress),
