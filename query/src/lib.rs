@@ -5,6 +5,7 @@
 //! Arrow). Heat analytics: `heat_indices` and `local_time` (SQL functions), `robust_stats` (Qn, median, t and
 //! normal quantiles for the quality control).
 
+pub mod crowdqc;
 pub mod engine;
 pub mod heat_indices;
 pub mod local_time;

@@ -1,0 +1,173 @@
+//! CrowdQC+ levels m1 and m2 against the golden flags of the reference implementation
+//! (CrowdQC+ v1.1.1), `shared/uhi-validation/` (see its README for files and expected counts).
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::time::Instant;
+
+use arrow::array::{Array, BooleanArray, Float64Array, Int64Array, RecordBatch};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, TimeUnit};
+use ilot_query::crowdqc::{CrowdQcGrid, m1, m2};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+const NETATMO: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/uhi-validation/netatmoBer_2017-06_crowdqcplus_1.1.1.parquet"
+);
+const SYNTHETIC: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/uhi-validation/crowdqcplus_example_synthetic_keep_isolated.parquet"
+);
+
+/// The grid plus the golden m1 and m2 flags of one file.
+struct Golden {
+    grid: CrowdQcGrid,
+    m1: Vec<bool>,
+    m2: Vec<bool>,
+}
+
+fn f64_column(batch: &RecordBatch, name: &str) -> Vec<Option<f64>> {
+    let col = batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("column {name}"));
+    let col = cast(col, &DataType::Float64).expect("cast to f64");
+    let col = col.as_any().downcast_ref::<Float64Array>().expect("f64");
+    col.iter().collect()
+}
+
+fn i64_column(batch: &RecordBatch, name: &str) -> Vec<i64> {
+    let col = batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("column {name}"));
+    let col = cast(col, &DataType::Int64).expect("cast to i64");
+    let col = col.as_any().downcast_ref::<Int64Array>().expect("i64");
+    assert_eq!(col.null_count(), 0, "{name} has nulls");
+    col.values().to_vec()
+}
+
+fn bool_column(batch: &RecordBatch, name: &str) -> Vec<bool> {
+    let col = batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("column {name}"));
+    let col = col.as_any().downcast_ref::<BooleanArray>().expect("bool");
+    // A null flag counts as "not valid at this level".
+    col.iter().map(|v| v.unwrap_or(false)).collect()
+}
+
+fn read_golden(path: &str) -> Golden {
+    let file = File::open(path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .expect("parquet metadata")
+        .with_batch_size(65_536)
+        .build()
+        .expect("parquet reader");
+    let mut g = Golden {
+        grid: CrowdQcGrid::default(),
+        m1: Vec::new(),
+        m2: Vec::new(),
+    };
+    for batch in reader {
+        let batch = batch.expect("record batch");
+        let time = batch.column_by_name("time").expect("time");
+        assert!(
+            matches!(
+                time.data_type(),
+                DataType::Timestamp(TimeUnit::Millisecond, _)
+            ),
+            "time is {:?}",
+            time.data_type()
+        );
+        g.grid.station.extend(i64_column(&batch, "p_id"));
+        g.grid.time_ms.extend(i64_column(&batch, "time"));
+        g.grid.ta.extend(f64_column(&batch, "ta"));
+        g.grid.lon.extend(f64_column(&batch, "lon"));
+        g.grid.lat.extend(f64_column(&batch, "lat"));
+        g.grid.z.extend(f64_column(&batch, "z"));
+        g.m1.extend(bool_column(&batch, "m1"));
+        g.m2.extend(bool_column(&batch, "m2"));
+    }
+    g
+}
+
+/// (values passing, distinct stations with at least one passing value).
+fn counts(grid: &CrowdQcGrid, flags: &[bool]) -> (usize, usize) {
+    let stations: HashSet<i64> = flags
+        .iter()
+        .zip(&grid.station)
+        .filter(|(f, _)| **f)
+        .map(|(_, s)| *s)
+        .collect();
+    (flags.iter().filter(|f| **f).count(), stations.len())
+}
+
+fn mismatches(ours: &[bool], golden: &[bool]) -> (usize, usize, usize) {
+    assert_eq!(ours.len(), golden.len());
+    let ours_only = ours.iter().zip(golden).filter(|(o, g)| **o && !**g).count();
+    let golden_only = ours.iter().zip(golden).filter(|(o, g)| !**o && **g).count();
+    (ours_only + golden_only, ours_only, golden_only)
+}
+
+fn check(name: &str, path: &str, expected_m1: (usize, usize), expected_m2: (usize, usize)) {
+    let start = Instant::now();
+    let g = read_golden(path);
+    let n = g.grid.len();
+    let read = start.elapsed();
+    let z_nulls = g.grid.z.iter().filter(|z| z.is_none()).count();
+
+    let start = Instant::now();
+    let ours_m1 = m1(&g.grid);
+    let t_m1 = start.elapsed();
+    let start = Instant::now();
+    let ours_m2 = m2(&g.grid, &ours_m1);
+    let t_m2 = start.elapsed();
+
+    let (mm1, m1_ours_only, m1_golden_only) = mismatches(&ours_m1, &g.m1);
+    let (mm2, m2_ours_only, m2_golden_only) = mismatches(&ours_m2, &g.m2);
+    // m2 on the golden m1 isolates m2's own differences.
+    let (mm2_iso, _, _) = mismatches(&m2(&g.grid, &g.m1), &g.m2);
+    println!(
+        "{name}: {n} rows ({z_nulls} without z), read {read:?}, m1 {t_m1:?}, m2 {t_m2:?}\n  \
+         m1 mismatches {mm1} (ours only {m1_ours_only}, golden only {m1_golden_only}); \
+         counts ours {:?} golden {:?}\n  \
+         m2 mismatches {mm2} (ours only {m2_ours_only}, golden only {m2_golden_only}; \
+         {mm2_iso} on golden m1); counts ours {:?} golden {:?}",
+        counts(&g.grid, &ours_m1),
+        counts(&g.grid, &g.m1),
+        counts(&g.grid, &ours_m2),
+        counts(&g.grid, &g.m2),
+    );
+
+    // The golden files themselves match the README.
+    assert_eq!(
+        counts(&g.grid, &g.m1),
+        expected_m1,
+        "{name}: golden m1 counts"
+    );
+    assert_eq!(
+        counts(&g.grid, &g.m2),
+        expected_m2,
+        "{name}: golden m2 counts"
+    );
+
+    assert_eq!(mm1, 0, "{name}: m1 mismatches");
+    assert_eq!(counts(&g.grid, &ours_m1), expected_m1, "{name}: m1 counts");
+    // At most 0.01 % of rows (near-tie flips of the robust z-score).
+    assert!(mm2 * 10_000 <= n, "{name}: {mm2} m2 mismatches of {n} rows");
+    let (ours_values, ours_stations) = counts(&g.grid, &ours_m2);
+    assert!(
+        ours_values.abs_diff(expected_m2.0) * 10_000 <= n,
+        "{name}: m2 value count"
+    );
+    assert_eq!(ours_stations, expected_m2.1, "{name}: m2 station count");
+}
+
+#[test]
+fn netatmo_berlin_june_2017_m1_m2() {
+    check("netatmo", NETATMO, (1_461_204, 2_346), (1_308_343, 2_335));
+}
+
+#[test]
+fn synthetic_keep_isolated_m1_m2() {
+    check("synthetic", SYNTHETIC, (275_666, 594), (260_503, 590));
+}
