@@ -1,4 +1,4 @@
-//! CrowdQC+ levels m1 and m2 against the golden flags of the reference implementation
+//! CrowdQC+ levels m1 to m4 against the golden flags of the reference implementation
 //! (CrowdQC+ v1.1.1), `shared/uhi-validation/` (see its README for files and expected counts).
 
 use std::collections::HashSet;
@@ -8,7 +8,7 @@ use std::time::Instant;
 use arrow::array::{Array, BooleanArray, Float64Array, Int64Array, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, TimeUnit};
-use ilot_query::crowdqc::{CrowdQcGrid, m1, m2};
+use ilot_query::crowdqc::{CrowdQcGrid, m1, m2, m3, m4};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 const NETATMO: &str = concat!(
@@ -20,11 +20,13 @@ const SYNTHETIC: &str = concat!(
     "/../../shared/uhi-validation/crowdqcplus_example_synthetic_keep_isolated.parquet"
 );
 
-/// The grid plus the golden m1 and m2 flags of one file.
+/// The grid plus the golden m1 to m4 flags of one file.
 struct Golden {
     grid: CrowdQcGrid,
     m1: Vec<bool>,
     m2: Vec<bool>,
+    m3: Vec<bool>,
+    m4: Vec<bool>,
 }
 
 fn f64_column(batch: &RecordBatch, name: &str) -> Vec<Option<f64>> {
@@ -66,6 +68,8 @@ fn read_golden(path: &str) -> Golden {
         grid: CrowdQcGrid::default(),
         m1: Vec::new(),
         m2: Vec::new(),
+        m3: Vec::new(),
+        m4: Vec::new(),
     };
     for batch in reader {
         let batch = batch.expect("record batch");
@@ -86,6 +90,8 @@ fn read_golden(path: &str) -> Golden {
         g.grid.z.extend(f64_column(&batch, "z"));
         g.m1.extend(bool_column(&batch, "m1"));
         g.m2.extend(bool_column(&batch, "m2"));
+        g.m3.extend(bool_column(&batch, "m3"));
+        g.m4.extend(bool_column(&batch, "m4"));
     }
     g
 }
@@ -108,7 +114,22 @@ fn mismatches(ours: &[bool], golden: &[bool]) -> (usize, usize, usize) {
     (ours_only + golden_only, ours_only, golden_only)
 }
 
-fn check(name: &str, path: &str, expected_m1: (usize, usize), expected_m2: (usize, usize)) {
+/// README counts (values passing, stations) for m1 to m4.
+struct Expected {
+    m1: (usize, usize),
+    m2: (usize, usize),
+    m3: (usize, usize),
+    m4: (usize, usize),
+}
+
+fn check(name: &str, path: &str, expected: Expected) {
+    let total = Instant::now();
+    let Expected {
+        m1: expected_m1,
+        m2: expected_m2,
+        m3: expected_m3,
+        m4: expected_m4,
+    } = expected;
     let start = Instant::now();
     let g = read_golden(path);
     let n = g.grid.len();
@@ -121,21 +142,39 @@ fn check(name: &str, path: &str, expected_m1: (usize, usize), expected_m2: (usiz
     let start = Instant::now();
     let ours_m2 = m2(&g.grid, &ours_m1);
     let t_m2 = start.elapsed();
+    let start = Instant::now();
+    let ours_m3 = m3(&g.grid, &ours_m2);
+    let t_m3 = start.elapsed();
+    let start = Instant::now();
+    let ours_m4 = m4(&g.grid, &ours_m3);
+    let t_m4 = start.elapsed();
 
     let (mm1, m1_ours_only, m1_golden_only) = mismatches(&ours_m1, &g.m1);
     let (mm2, m2_ours_only, m2_golden_only) = mismatches(&ours_m2, &g.m2);
     // m2 on the golden m1 isolates m2's own differences.
     let (mm2_iso, _, _) = mismatches(&m2(&g.grid, &g.m1), &g.m2);
+    let (mm3, m3_ours_only, m3_golden_only) = mismatches(&ours_m3, &g.m3);
+    let (mm3_iso, _, _) = mismatches(&m3(&g.grid, &g.m2), &g.m3);
+    let (mm4, m4_ours_only, m4_golden_only) = mismatches(&ours_m4, &g.m4);
+    let (mm4_iso, _, _) = mismatches(&m4(&g.grid, &g.m3), &g.m4);
     println!(
         "{name}: {n} rows ({z_nulls} without z), read {read:?}, m1 {t_m1:?}, m2 {t_m2:?}\n  \
          m1 mismatches {mm1} (ours only {m1_ours_only}, golden only {m1_golden_only}); \
          counts ours {:?} golden {:?}\n  \
          m2 mismatches {mm2} (ours only {m2_ours_only}, golden only {m2_golden_only}; \
-         {mm2_iso} on golden m1); counts ours {:?} golden {:?}",
+         {mm2_iso} on golden m1); counts ours {:?} golden {:?}\n  \
+         m3 {t_m3:?}: mismatches {mm3} (ours only {m3_ours_only}, golden only {m3_golden_only}; \
+         {mm3_iso} on golden m2); counts ours {:?} golden {:?}\n  \
+         m4 {t_m4:?}: mismatches {mm4} (ours only {m4_ours_only}, golden only {m4_golden_only}; \
+         {mm4_iso} on golden m3); counts ours {:?} golden {:?}",
         counts(&g.grid, &ours_m1),
         counts(&g.grid, &g.m1),
         counts(&g.grid, &ours_m2),
         counts(&g.grid, &g.m2),
+        counts(&g.grid, &ours_m3),
+        counts(&g.grid, &g.m3),
+        counts(&g.grid, &ours_m4),
+        counts(&g.grid, &g.m4),
     );
 
     // The golden files themselves match the README.
@@ -149,6 +188,16 @@ fn check(name: &str, path: &str, expected_m1: (usize, usize), expected_m2: (usiz
         expected_m2,
         "{name}: golden m2 counts"
     );
+    assert_eq!(
+        counts(&g.grid, &g.m3),
+        expected_m3,
+        "{name}: golden m3 counts"
+    );
+    assert_eq!(
+        counts(&g.grid, &g.m4),
+        expected_m4,
+        "{name}: golden m4 counts"
+    );
 
     assert_eq!(mm1, 0, "{name}: m1 mismatches");
     assert_eq!(counts(&g.grid, &ours_m1), expected_m1, "{name}: m1 counts");
@@ -160,14 +209,40 @@ fn check(name: &str, path: &str, expected_m1: (usize, usize), expected_m2: (usiz
         "{name}: m2 value count"
     );
     assert_eq!(ours_stations, expected_m2.1, "{name}: m2 station count");
+
+    assert_eq!(mm3_iso, 0, "{name}: m3 mismatches on golden m2");
+    assert_eq!(mm3, 0, "{name}: m3 mismatches");
+    assert_eq!(counts(&g.grid, &ours_m3), expected_m3, "{name}: m3 counts");
+    assert_eq!(mm4_iso, 0, "{name}: m4 mismatches on golden m3");
+    assert_eq!(mm4, 0, "{name}: m4 mismatches");
+    assert_eq!(counts(&g.grid, &ours_m4), expected_m4, "{name}: m4 counts");
+    println!("{name}: total {:?}", total.elapsed());
 }
 
 #[test]
-fn netatmo_berlin_june_2017_m1_m2() {
-    check("netatmo", NETATMO, (1_461_204, 2_346), (1_308_343, 2_335));
+fn netatmo_berlin_june_2017_m1_to_m4() {
+    check(
+        "netatmo",
+        NETATMO,
+        Expected {
+            m1: (1_461_204, 2_346),
+            m2: (1_308_343, 2_335),
+            m3: (1_300_016, 2_190),
+            m4: (1_280_678, 2_134),
+        },
+    );
 }
 
 #[test]
-fn synthetic_keep_isolated_m1_m2() {
-    check("synthetic", SYNTHETIC, (275_666, 594), (260_503, 590));
+fn synthetic_keep_isolated_m1_to_m4() {
+    check(
+        "synthetic",
+        SYNTHETIC,
+        Expected {
+            m1: (275_666, 594),
+            m2: (260_503, 590),
+            m3: (258_451, 577),
+            m4: (230_233, 528),
+        },
+    );
 }

@@ -7,21 +7,27 @@
 //!   another station.
 //! - **m2** ([`m2::m2`]): per time step, height-corrected robust z-score
 //!   `(x − median) / Qn` within `[qnorm(0.01), qnorm(0.95)]`.
-//! - m3: per station-month share of m2-passed rows (missing rows included) > 0.2.
-//! - m4: per station-month correlation with the network median ≥ 0.9.
+//! - **m3** ([`m3::m3`]): per station and UTC calendar month, share of m2-passed rows (missing
+//!   rows included in the denominator) > 0.2.
+//! - **m4** ([`m4::m4`]): per station and UTC calendar month, Pearson correlation (pairwise
+//!   complete) with the per-time-step network median of m3-passed values ≥ 0.9; undefined fails.
 //! - m5: buddy check against neighbours' m4-passed values.
 //! - o1: interpolation of single-step gaps; o2: per-day share > 0.8; o3: per-month share > 0.8.
 //!
-//! **Implemented so far: m1 and m2 only.** m3..m5 and o1..o3 do not exist yet.
+//! **Implemented so far: m1 to m4.** m5 and o1..o3 do not exist yet.
 //!
 //! The golden flags of the reference implementation (CrowdQC+ v1.1.1) are in
 //! `shared/uhi-validation/`; `query/tests/crowdqc_golden.rs` compares against them row by row.
 
 pub mod m1;
 pub mod m2;
+pub mod m3;
+pub mod m4;
 
 pub use m1::m1;
 pub use m2::m2;
+pub use m3::m3;
+pub use m4::m4;
 
 /// The regular grid the levels run on: one row per (station, time step), column-wise.
 ///
