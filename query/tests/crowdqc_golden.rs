@@ -8,7 +8,7 @@ use std::time::Instant;
 use arrow::array::{Array, BooleanArray, Float64Array, Int64Array, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, TimeUnit};
-use ilot_query::crowdqc::{CrowdQcGrid, m1, m2, m3, m4};
+use ilot_query::crowdqc::{CrowdQcGrid, m1, m2, m3, m4, m5};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 const NETATMO: &str = concat!(
@@ -27,6 +27,8 @@ struct Golden {
     m2: Vec<bool>,
     m3: Vec<bool>,
     m4: Vec<bool>,
+    m5: Vec<bool>,
+    isolated: Vec<bool>,
 }
 
 fn f64_column(batch: &RecordBatch, name: &str) -> Vec<Option<f64>> {
@@ -70,6 +72,8 @@ fn read_golden(path: &str) -> Golden {
         m2: Vec::new(),
         m3: Vec::new(),
         m4: Vec::new(),
+        m5: Vec::new(),
+        isolated: Vec::new(),
     };
     for batch in reader {
         let batch = batch.expect("record batch");
@@ -92,6 +96,8 @@ fn read_golden(path: &str) -> Golden {
         g.m2.extend(bool_column(&batch, "m2"));
         g.m3.extend(bool_column(&batch, "m3"));
         g.m4.extend(bool_column(&batch, "m4"));
+        g.m5.extend(bool_column(&batch, "m5"));
+        g.isolated.extend(bool_column(&batch, "isolated"));
     }
     g
 }
@@ -120,6 +126,8 @@ struct Expected {
     m2: (usize, usize),
     m3: (usize, usize),
     m4: (usize, usize),
+    m5: (usize, usize),
+    keep_isolated: bool,
 }
 
 fn check(name: &str, path: &str, expected: Expected) {
@@ -129,6 +137,8 @@ fn check(name: &str, path: &str, expected: Expected) {
         m2: expected_m2,
         m3: expected_m3,
         m4: expected_m4,
+        m5: expected_m5,
+        keep_isolated,
     } = expected;
     let start = Instant::now();
     let g = read_golden(path);
@@ -216,6 +226,32 @@ fn check(name: &str, path: &str, expected: Expected) {
     assert_eq!(mm4_iso, 0, "{name}: m4 mismatches on golden m3");
     assert_eq!(mm4, 0, "{name}: m4 mismatches");
     assert_eq!(counts(&g.grid, &ours_m4), expected_m4, "{name}: m4 counts");
+
+    let start = Instant::now();
+    let (ours_m5, ours_iso) = m5(&g.grid, &ours_m4, keep_isolated);
+    let t_m5 = start.elapsed();
+    let (mm5, m5_ours_only, m5_golden_only) = mismatches(&ours_m5, &g.m5);
+    let (mm_iso, _, _) = mismatches(&ours_iso, &g.isolated);
+    println!(
+        "{name}: m5 {t_m5:?}: mismatches {mm5} (ours only {m5_ours_only}, golden only \
+         {m5_golden_only}); isolated mismatches {mm_iso}; counts ours {:?} golden {:?}",
+        counts(&g.grid, &ours_m5),
+        counts(&g.grid, &g.m5),
+    );
+    assert_eq!(
+        counts(&g.grid, &g.m5),
+        expected_m5,
+        "{name}: golden m5 counts"
+    );
+    assert_eq!(mm_iso, 0, "{name}: isolated mismatches");
+    // At most 0.01 % of rows (near-tie flips of the buddy score).
+    assert!(mm5 * 10_000 <= n, "{name}: {mm5} m5 mismatches of {n} rows");
+    let (ours_values, ours_stations) = counts(&g.grid, &ours_m5);
+    assert!(
+        ours_values.abs_diff(expected_m5.0) * 10_000 <= n,
+        "{name}: m5 value count"
+    );
+    assert_eq!(ours_stations, expected_m5.1, "{name}: m5 station count");
     println!("{name}: total {:?}", total.elapsed());
 }
 
@@ -229,6 +265,8 @@ fn netatmo_berlin_june_2017_m1_to_m4() {
             m2: (1_308_343, 2_335),
             m3: (1_300_016, 2_190),
             m4: (1_280_678, 2_134),
+            m5: (1_103_329, 2_076),
+            keep_isolated: false,
         },
     );
 }
@@ -243,6 +281,8 @@ fn synthetic_keep_isolated_m1_to_m4() {
             m2: (260_503, 590),
             m3: (258_451, 577),
             m4: (230_233, 528),
+            m5: (130_732, 473),
+            keep_isolated: true,
         },
     );
 }

@@ -11,10 +11,10 @@
 //!   rows included in the denominator) > 0.2.
 //! - **m4** ([`m4::m4`]): per station and UTC calendar month, Pearson correlation (pairwise
 //!   complete) with the per-time-step network median of m3-passed values ≥ 0.9; undefined fails.
-//! - m5: buddy check against neighbours' m4-passed values.
+//! - **m5** ([`m5::m5`]): buddy check against neighbours' m4-passed values.
 //! - o1: interpolation of single-step gaps; o2: per-day share > 0.8; o3: per-month share > 0.8.
 //!
-//! **Implemented so far: m1 to m4.** m5 and o1..o3 do not exist yet.
+//! **Implemented so far: m1 to m5.** o1..o3 do not exist yet.
 //!
 //! The golden flags of the reference implementation (CrowdQC+ v1.1.1) are in
 //! `shared/uhi-validation/`; `query/tests/crowdqc_golden.rs` compares against them row by row.
@@ -23,11 +23,13 @@ pub mod m1;
 pub mod m2;
 pub mod m3;
 pub mod m4;
+pub mod m5;
 
 pub use m1::m1;
 pub use m2::m2;
 pub use m3::m3;
 pub use m4::m4;
+pub use m5::m5;
 
 /// The regular grid the levels run on: one row per (station, time step), column-wise.
 ///
