@@ -54,19 +54,7 @@ pub fn m2(grid: &CrowdQcGrid, m1: &[bool]) -> Vec<bool> {
 
     for w in starts.windows(2) {
         let group = &order[w[0]..w[1]];
-        let z_mean = if has_z {
-            let (sum, count) = group
-                .iter()
-                .filter_map(|&i| grid.z[i])
-                .fold((0.0, 0usize), |(s, c), z| (s + z, c + 1));
-            if count == 0 {
-                f64::NAN
-            } else {
-                sum / count as f64
-            }
-        } else {
-            0.0
-        };
+        let z_mean = step_mean_z(grid, group, has_z);
 
         rows.clear();
         xs.clear();
@@ -104,6 +92,16 @@ pub fn m2(grid: &CrowdQcGrid, m1: &[bool]) -> Vec<bool> {
         }
     }
     out
+}
+
+/// Mean elevation of the rows of one time step that have one (the reference of the height
+/// correction, shared with m5); 0 when the grid has no elevations, NaN when this step has none.
+pub(super) fn step_mean_z(grid: &CrowdQcGrid, group: &[usize], has_z: bool) -> f64 {
+    if !has_z {
+        return 0.0;
+    }
+    let (sum, count) = group.iter().filter_map(|&i| grid.z[i]).fold((0.0, 0usize), |(s, c), z| (s + z, c + 1));
+    if count == 0 { f64::NAN } else { sum / count as f64 }
 }
 
 #[cfg(test)]

@@ -140,19 +140,7 @@ fn m5_opts(
     let mut scratch: Vec<f64> = Vec::new();
     for w in starts.windows(2) {
         let group = &order[w[0]..w[1]];
-        let z_mean = if has_z {
-            let (sum, count) = group
-                .iter()
-                .filter_map(|&i| grid.z[i])
-                .fold((0.0, 0usize), |(s, c), z| (s + z, c + 1));
-            if count == 0 {
-                f64::NAN
-            } else {
-                sum / count as f64
-            }
-        } else {
-            0.0
-        };
+        let z_mean = super::m2::step_mean_z(grid, group, has_z);
         for &i in group {
             let s = row_station[i];
             value[s] = f64::NAN;
