@@ -47,6 +47,8 @@ pub struct ServiceSpec {
     pub shared_group: Option<String>,
     pub writer_id: Option<String>,
     pub http_token: Option<String>,
+    /// `http.admin_token`: the admin API's bearer token.
+    pub http_admin_token: Option<String>,
     /// Connect with `mqtts://` (TLS) to an external broker.
     pub tls: bool,
     /// Extra lines of the `[mqtt]` section (e.g. `protocol = "5"`).
@@ -65,6 +67,7 @@ impl ServiceSpec {
             shared_group: None,
             writer_id: None,
             http_token: None,
+            http_admin_token: None,
             tls: false,
             mqtt_extra: String::new(),
             extra_toml: String::new(),
@@ -81,7 +84,8 @@ impl ServiceSpec {
         };
         let group = self.shared_group.as_ref().map(|g| format!("shared_group = \"{g}\"\n")).unwrap_or_default();
         let writer = self.writer_id.as_ref().map(|w| format!("writer_id = \"{w}\"\n")).unwrap_or_default();
-        let token = self.http_token.as_ref().map(|t| format!("token = \"{t}\"\n")).unwrap_or_default();
+        let token = self.http_token.as_ref().map(|t| format!("token = \"{t}\"\n")).unwrap_or_default()
+            + &self.http_admin_token.as_ref().map(|t| format!("admin_token = \"{t}\"\n")).unwrap_or_default();
         format!(
             "[mqtt]\n{url}client_id = \"{}\"\ntopics = [\"{}/{{network}}/{{sensor}}/reading\"]\n{group}{}\n\
              [intake]\ndisconnect_grace_s = 1\nmax_age_days = 3650\n\n\
@@ -126,7 +130,7 @@ impl Service {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(rest) = line.trim().strip_prefix("HTTP API") {
-                    let url = rest.trim().split_whitespace().next().unwrap_or_default().to_owned();
+                    let url = rest.split_whitespace().next().unwrap_or_default().to_owned();
                     let _ = tx.send(url);
                 }
             }
@@ -341,4 +345,16 @@ pub fn parquet_rows(data_dir: &Path) -> i64 {
         walk(&dir, &mut total);
     }
     total
+}
+
+/// Step `i` of the hand-made QC series shared by the history and import tests (5-minute
+/// cadence, °C): alternating 20.0 / 20.3 (never flagged), a 30 °C spike at step 24, a sensor
+/// frozen at 21.0 °C for steps 36..52, normal again.
+#[allow(dead_code)]
+pub fn qc_series_value(i: i64) -> f64 {
+    match i {
+        24 => 30.0,
+        36..52 => 21.0,
+        _ => 20.0 + 0.3 * (i % 2) as f64,
+    }
 }

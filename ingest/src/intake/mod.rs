@@ -24,7 +24,8 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::MqttConfig;
 use crate::health::IntakeHealth;
-use crate::wal::{CommitterHandle, Submission};
+use crate::qc::{HistoryLimits, SensorHistory};
+use crate::wal::{CommitterHandle, Submission, WalEntry};
 use protocol::{Client, Events, Grant, SessionEvent};
 
 /// A publish as received, with its connection number.
@@ -43,12 +44,15 @@ pub struct Intake {
 
 impl Intake {
     /// Connect and start consuming. `release_rx` is the receiving end of the committer's
-    /// release channel (see [`crate::wal::Committer::spawn`]).
+    /// release channel (see [`crate::wal::Committer::spawn`]). `history`: thresholds of the
+    /// step and persistence checks the decode task runs (`intake.qc.history`).
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         cfg: &MqttConfig,
         max_payload_bytes: usize,
         queue_capacity: usize,
         router: Arc<Router>,
+        history: HistoryLimits,
         committer: CommitterHandle<AckToken>,
         release_rx: mpsc::UnboundedReceiver<Vec<AckToken>>,
         health: Arc<IntakeHealth>,
@@ -61,7 +65,7 @@ impl Intake {
         // window; the poller must keep servicing the connection (pings, PUBACKs).
         let (in_tx, in_rx) = mpsc::channel::<Incoming>(queue_capacity.max(usize::from(cfg.receive_maximum) * 4));
         let poller = tokio::spawn(poll(events, client.clone(), filters, in_tx, connection.clone(), health, shutdown));
-        let decoder = tokio::spawn(decode(in_rx, router, committer));
+        let decoder = tokio::spawn(decode(in_rx, router, SensorHistory::new(history), committer));
         let acker = tokio::spawn(acks::run_acker(client, connection, release_rx));
         Ok(Self { poller, decoder, acker })
     }
@@ -165,9 +169,22 @@ async fn poll(
     .await;
 }
 
-async fn decode(mut rx: mpsc::Receiver<Incoming>, router: Arc<Router>, committer: CommitterHandle<AckToken>) {
+/// The single sequential decode task: route each publish, then run the history checks on its
+/// readings (in `ts` order) before they reach the WAL, so the WAL carries every flag.
+async fn decode(
+    mut rx: mpsc::Receiver<Incoming>,
+    router: Arc<Router>,
+    mut history: SensorHistory,
+    committer: CommitterHandle<AckToken>,
+) {
     while let Some(m) = rx.recv().await {
-        let entries = router.route(&m.publish.topic(), m.publish.payload(), m.received_at_ms);
+        let mut entries = router.route(&m.publish.topic(), m.publish.payload(), m.received_at_ms);
+        for entry in &mut entries {
+            if let WalEntry::Readings(readings) = entry {
+                // Each sensor is expected at its registered cadence (5 minutes when unknown).
+                history.check_batch(readings, |r| router.cadence_s(&r.network, &r.sensor_id));
+            }
+        }
         let last = entries.len().saturating_sub(1);
         let mut token = m.publish.needs_ack().then(|| AckToken { connection: m.connection, publish: m.publish });
         for (i, entry) in entries.into_iter().enumerate() {
