@@ -6,6 +6,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use ilot_dashboards::HttpConfig;
 use ilot_ingest::config::{IntakeConfig, MqttConfig, StorageConfig};
+use ilot_ingest::registry::RegistryConfig;
 use ilot_query::QueryLimits;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -36,6 +37,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub query: QueryLimits,
     pub embedded_broker: EmbeddedBrokerConfig,
+    pub registry: RegistryConfig,
 }
 
 impl Config {

@@ -6,6 +6,8 @@
 //! conflicts/network=<network>/date=<YYYY-MM-DD>/<writer>-<seq>.parquet  conflicting duplicates, kept aside
 //! dead_letters/date=<YYYY-MM-DD>/<writer>-<seq>.parquet                 refused messages
 //! _ilot/manifests/<writer>.json                                        the files each writer has published
+//! _ilot/registry.json                                                  sensors and networks saved by the admin API
+//! qc/crowdqc/network=<network>/month=<YYYY-MM>/crowdqc.parquet           CrowdQC+ levels of a network-month (`ilot qc`)
 //! ```
 //! Local disk only: `<wal_dir>/<writer>/<seq>.wal`, the write-ahead log segments.
 //!
@@ -97,6 +99,30 @@ impl WriterId {
 /// Path of a writer's manifest.
 pub fn manifest_path(writer: &WriterId) -> ObjectPath {
     ObjectPath::from(format!("{MANIFESTS_DIR}/{}.json", writer.0))
+}
+
+/// Prefix of the CrowdQC+ results dataset.
+pub const CROWDQC_DIR: &str = "qc/crowdqc";
+
+/// Path of the CrowdQC+ result of one network and UTC month (replaced whole by each run).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrowdQcFilePath(String);
+
+impl CrowdQcFilePath {
+    pub fn new(network: &str, month: NaiveDate) -> Self {
+        Self(format!("{CROWDQC_DIR}/network={network}/month={}/crowdqc.parquet", month.format("%Y-%m")))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    pub fn object_path(&self) -> ObjectPath {
+        ObjectPath::from(self.0.as_str())
+    }
+}
+
+/// The sensor registry as last saved by the admin API.
+pub fn registry_path() -> ObjectPath {
+    ObjectPath::from("_ilot/registry.json")
 }
 
 /// Folder holding every writer's manifest.

@@ -9,6 +9,7 @@
 
 #[cfg(feature = "embedded-broker")]
 pub mod broker;
+pub mod backfill;
 pub mod compactor;
 pub mod config;
 pub mod dead_letter;
@@ -22,6 +23,7 @@ pub mod payload;
 pub mod persister;
 pub mod qc;
 pub mod reading;
+pub mod registry;
 pub mod schema;
 pub mod store;
 pub mod topic;

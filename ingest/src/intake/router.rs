@@ -1,13 +1,16 @@
 //! From an MQTT message to WAL entries: find the topic template it matches, resolve network
 //! and sensor (SensorThings datastreams through the configured mapping), decode the payload and
-//! run the single-reading quality checks. Never fails: what cannot be read becomes a dead letter.
+//! run the single-reading quality checks, apply the registry's unknown-sensor policy. Never
+//! fails: what cannot be read becomes a dead letter.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::config::{IntakeConfig, MqttConfig};
 use crate::layout::valid_network;
 use crate::payload::{self, DecodeLimits, Origin};
 use crate::qc::{self, RangeLimits};
+use crate::registry::RegistryHandle;
 use crate::topic::{TopicTemplate, TopicTemplateError};
 use crate::wal::WalEntry;
 use crate::DeadLetterReason;
@@ -17,6 +20,7 @@ pub struct Router {
     datastreams: BTreeMap<String, (String, String)>,
     limits: DecodeLimits,
     qc: RangeLimits,
+    registry: Arc<RegistryHandle>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -28,7 +32,7 @@ pub enum RouterError {
 }
 
 impl Router {
-    pub fn new(mqtt: &MqttConfig, intake: &IntakeConfig) -> Result<Self, RouterError> {
+    pub fn new(mqtt: &MqttConfig, intake: &IntakeConfig, registry: Arc<RegistryHandle>) -> Result<Self, RouterError> {
         let templates = mqtt
             .topics
             .iter()
@@ -42,7 +46,12 @@ impl Router {
                 _ => Err(RouterError::Datastream { id: id.clone(), target: target.clone() }),
             })
             .collect::<Result<_, _>>()?;
-        Ok(Self { templates, datastreams, limits: intake.decode_limits(), qc: intake.qc.clone() })
+        Ok(Self { templates, datastreams, limits: intake.decode_limits(), qc: intake.qc.clone(), registry })
+    }
+
+    /// The expected seconds between a sensor's readings (registry, else 5 minutes).
+    pub fn cadence_s(&self, network: &str, sensor_id: &str) -> u32 {
+        self.registry.snapshot().sensor(network, sensor_id).map_or(crate::registry::DEFAULT_CADENCE_S, |s| s.cadence_s())
     }
 
     /// MQTT subscription filters for the templates.
@@ -71,10 +80,19 @@ impl Router {
         }
         let origin = Origin { topic, network: &network, sensor: sensor.as_deref(), received_at_ms };
         let mut decoded = payload::decode(&origin, payload, &self.limits);
-        for r in &mut decoded.readings {
-            r.qc_flags |= qc::single_reading_flags(r, &self.qc);
-        }
+        let registry = self.registry.snapshot();
+        let mut unknown = Vec::new();
+        decoded.readings.retain_mut(|r| match qc::admit(r, &self.qc, &registry) {
+            Ok(()) => true,
+            Err(detail) => {
+                unknown.push(detail);
+                false
+            }
+        });
         let mut entries: Vec<WalEntry> = decoded.dead_letters.into_iter().map(WalEntry::DeadLetter).collect();
+        entries.extend(unknown.into_iter().map(|detail| {
+            WalEntry::DeadLetter(payload::dead_letter(topic, payload, received_at_ms, DeadLetterReason::UnknownSensor, detail, &self.limits))
+        }));
         if !decoded.readings.is_empty() {
             entries.push(WalEntry::Readings(decoded.readings));
         }
@@ -89,7 +107,7 @@ mod tests {
     fn router() -> Router {
         let mut mqtt = MqttConfig::default();
         mqtt.datastreams.insert("42".into(), "toulouse/tls-042".into());
-        Router::new(&mqtt, &IntakeConfig::default()).unwrap()
+        Router::new(&mqtt, &IntakeConfig::default(), RegistryHandle::in_memory(Default::default())).unwrap()
     }
 
     fn reasons(entries: &[WalEntry]) -> Vec<&'static str> {
@@ -113,7 +131,7 @@ mod tests {
         match &entries[..] {
             [WalEntry::Readings(rs)] => {
                 assert_eq!((rs[0].network.as_str(), rs[0].sensor_id.as_str()), ("toulouse", "tls-001"));
-                assert_eq!(rs[0].qc_flags, qc::RANGE | qc::HUMIDITY_RANGE, "suspicious values are kept and flagged");
+                assert_eq!(rs[0].qc_flags, qc::RANGE | qc::HUMIDITY_RANGE | qc::UNKNOWN_SENSOR, "suspicious values are kept and flagged");
             }
             other => panic!("{other:?}"),
         }
