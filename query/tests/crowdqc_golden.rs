@@ -1,4 +1,4 @@
-//! CrowdQC+ levels m1 to m4 against the golden flags of the reference implementation
+//! CrowdQC+ levels m1 to o3 against the golden flags of the reference implementation
 //! (CrowdQC+ v1.1.1), `shared/uhi-validation/` (see its README for files and expected counts).
 
 use std::collections::HashSet;
@@ -8,7 +8,7 @@ use std::time::Instant;
 use arrow::array::{Array, BooleanArray, Float64Array, Int64Array, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, TimeUnit};
-use ilot_query::crowdqc::{CrowdQcGrid, m1, m2, m3, m4, m5};
+use ilot_query::crowdqc::{CrowdQcGrid, m2, m3, m4, o1, o2, o3, run};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 const NETATMO: &str = concat!(
@@ -20,7 +20,7 @@ const SYNTHETIC: &str = concat!(
     "/../../shared/uhi-validation/crowdqcplus_example_synthetic_keep_isolated.parquet"
 );
 
-/// The grid plus the golden m1 to m4 flags of one file.
+/// The grid plus the golden flags (and `ta_int`) of one file.
 struct Golden {
     grid: CrowdQcGrid,
     m1: Vec<bool>,
@@ -29,6 +29,27 @@ struct Golden {
     m4: Vec<bool>,
     m5: Vec<bool>,
     isolated: Vec<bool>,
+    o1: Vec<bool>,
+    ta_int: Vec<Option<f64>>,
+    o2: Vec<bool>,
+    o3: Vec<bool>,
+}
+
+impl Golden {
+    /// The golden flags of one level, by name.
+    fn level(&self, level: &str) -> &[bool] {
+        match level {
+            "m1" => &self.m1,
+            "m2" => &self.m2,
+            "m3" => &self.m3,
+            "m4" => &self.m4,
+            "m5" => &self.m5,
+            "o1" => &self.o1,
+            "o2" => &self.o2,
+            "o3" => &self.o3,
+            _ => panic!("unknown level {level}"),
+        }
+    }
 }
 
 fn f64_column(batch: &RecordBatch, name: &str) -> Vec<Option<f64>> {
@@ -74,6 +95,10 @@ fn read_golden(path: &str) -> Golden {
         m4: Vec::new(),
         m5: Vec::new(),
         isolated: Vec::new(),
+        o1: Vec::new(),
+        ta_int: Vec::new(),
+        o2: Vec::new(),
+        o3: Vec::new(),
     };
     for batch in reader {
         let batch = batch.expect("record batch");
@@ -98,6 +123,10 @@ fn read_golden(path: &str) -> Golden {
         g.m4.extend(bool_column(&batch, "m4"));
         g.m5.extend(bool_column(&batch, "m5"));
         g.isolated.extend(bool_column(&batch, "isolated"));
+        g.o1.extend(bool_column(&batch, "o1"));
+        g.ta_int.extend(f64_column(&batch, "ta_int"));
+        g.o2.extend(bool_column(&batch, "o2"));
+        g.o3.extend(bool_column(&batch, "o3"));
     }
     g
 }
@@ -120,26 +149,102 @@ fn mismatches(ours: &[bool], golden: &[bool]) -> (usize, usize, usize) {
     (ours_only + golden_only, ours_only, golden_only)
 }
 
-/// README counts (values passing, stations) for m1 to m4.
+/// README counts (values passing, stations) per level.
 struct Expected {
     m1: (usize, usize),
     m2: (usize, usize),
     m3: (usize, usize),
     m4: (usize, usize),
     m5: (usize, usize),
+    o1: (usize, usize),
+    o2: (usize, usize),
+    o3: (usize, usize),
     keep_isolated: bool,
 }
 
+/// How closely one level must match.
+#[derive(Clone, Copy, PartialEq)]
+enum Tolerance {
+    /// 0 mismatches, counts equal.
+    Exact,
+    /// At most 0.01 % of rows mismatching (near-tie flips of a robust score, here or upstream),
+    /// value count within 0.01 % of the rows, station count equal.
+    NearTies,
+}
+
+/// One golden file under comparison.
+struct Checker<'a> {
+    name: &'a str,
+    g: &'a Golden,
+}
+
+impl Checker<'_> {
+    /// Compares one level of ours with the golden one row by row, prints and asserts.
+    /// `on_golden` is the same level computed from the golden previous level: it isolates the
+    /// level's own differences and must match exactly.
+    fn level(
+        &self,
+        level: &str,
+        ours: &[bool],
+        on_golden: Option<&[bool]>,
+        expected: (usize, usize),
+        tolerance: Tolerance,
+    ) {
+        let (name, g) = (self.name, self.g);
+        let n = g.grid.len();
+        let golden = g.level(level);
+        let (mm, ours_only, golden_only) = mismatches(ours, golden);
+        let mm_iso = on_golden.map(|f| mismatches(f, golden).0);
+        let ours_counts = counts(&g.grid, ours);
+        let golden_counts = counts(&g.grid, golden);
+        println!(
+            "  {level}: mismatches {mm} (ours only {ours_only}, golden only {golden_only}; \
+             {mm_iso:?} on the golden previous level); counts ours {ours_counts:?} golden \
+             {golden_counts:?}"
+        );
+        // The golden file itself matches the README.
+        assert_eq!(golden_counts, expected, "{name}: golden {level} counts");
+        match tolerance {
+            Tolerance::Exact => {
+                assert_eq!(mm, 0, "{name}: {level} mismatches");
+                assert_eq!(ours_counts, expected, "{name}: {level} counts");
+            }
+            Tolerance::NearTies => {
+                assert!(mm * 10_000 <= n, "{name}: {mm} {level} mismatches");
+                assert!(
+                    ours_counts.0.abs_diff(expected.0) * 10_000 <= n,
+                    "{name}: {level} value count"
+                );
+                assert_eq!(ours_counts.1, expected.1, "{name}: {level} station count");
+            }
+        }
+        if let Some(mm_iso) = mm_iso {
+            assert_eq!(
+                mm_iso, 0,
+                "{name}: {level} mismatches on the golden previous level"
+            );
+        }
+    }
+}
+
+/// `ta_int` on every row: (rows with a golden `ta_int`, rows differing in presence or by more
+/// than 1e-9). The golden values went through 15 significant digits, hence the tolerance.
+fn ta_int_mismatches(ours: &[Option<f64>], g: &Golden) -> (usize, usize) {
+    let present = g.ta_int.iter().filter(|v| v.is_some()).count();
+    let bad = ours
+        .iter()
+        .zip(&g.ta_int)
+        .filter(|(o, g)| match (o, g) {
+            (Some(a), Some(b)) => (a - b).abs() > 1e-9,
+            (a, b) => a.is_some() != b.is_some(),
+        })
+        .count();
+    (present, bad)
+}
+
 fn check(name: &str, path: &str, expected: Expected) {
+    use Tolerance::{Exact, NearTies};
     let total = Instant::now();
-    let Expected {
-        m1: expected_m1,
-        m2: expected_m2,
-        m3: expected_m3,
-        m4: expected_m4,
-        m5: expected_m5,
-        keep_isolated,
-    } = expected;
     let start = Instant::now();
     let g = read_golden(path);
     let n = g.grid.len();
@@ -147,116 +252,64 @@ fn check(name: &str, path: &str, expected: Expected) {
     let z_nulls = g.grid.z.iter().filter(|z| z.is_none()).count();
 
     let start = Instant::now();
-    let ours_m1 = m1(&g.grid);
-    let t_m1 = start.elapsed();
-    let start = Instant::now();
-    let ours_m2 = m2(&g.grid, &ours_m1);
-    let t_m2 = start.elapsed();
-    let start = Instant::now();
-    let ours_m3 = m3(&g.grid, &ours_m2);
-    let t_m3 = start.elapsed();
-    let start = Instant::now();
-    let ours_m4 = m4(&g.grid, &ours_m3);
-    let t_m4 = start.elapsed();
+    let ours = run(&g.grid, expected.keep_isolated);
+    let t_run = start.elapsed();
+    println!("{name}: {n} rows ({z_nulls} without z), read {read:?}, run m1..o3 {t_run:?}");
 
-    let (mm1, m1_ours_only, m1_golden_only) = mismatches(&ours_m1, &g.m1);
-    let (mm2, m2_ours_only, m2_golden_only) = mismatches(&ours_m2, &g.m2);
-    // m2 on the golden m1 isolates m2's own differences.
+    let c = Checker { name, g: &g };
+    c.level("m1", &ours.m1, None, expected.m1, Exact);
+    // m2 has near ties of its own: on the golden m1 it is only reported.
     let (mm2_iso, _, _) = mismatches(&m2(&g.grid, &g.m1), &g.m2);
-    let (mm3, m3_ours_only, m3_golden_only) = mismatches(&ours_m3, &g.m3);
-    let (mm3_iso, _, _) = mismatches(&m3(&g.grid, &g.m2), &g.m3);
-    let (mm4, m4_ours_only, m4_golden_only) = mismatches(&ours_m4, &g.m4);
-    let (mm4_iso, _, _) = mismatches(&m4(&g.grid, &g.m3), &g.m4);
+    println!("  m2 on the golden m1: mismatches {mm2_iso}");
+    c.level("m2", &ours.m2, None, expected.m2, NearTies);
+    c.level(
+        "m3",
+        &ours.m3,
+        Some(&m3(&g.grid, &g.m2)),
+        expected.m3,
+        Exact,
+    );
+    c.level(
+        "m4",
+        &ours.m4,
+        Some(&m4(&g.grid, &g.m3)),
+        expected.m4,
+        Exact,
+    );
+    c.level("m5", &ours.m5, None, expected.m5, NearTies);
+    let (mm_isolated, _, _) = mismatches(&ours.isolated, &g.isolated);
+    println!("  isolated: mismatches {mm_isolated}");
+    assert_eq!(mm_isolated, 0, "{name}: isolated mismatches");
+
+    let (o1_iso, ta_int_iso) = o1(&g.grid, &g.m5);
+    c.level("o1", &ours.o1, Some(&o1_iso), expected.o1, NearTies);
+    let (present, bad) = ta_int_mismatches(&ours.ta_int, &g);
+    let (_, bad_iso) = ta_int_mismatches(&ta_int_iso, &g);
     println!(
-        "{name}: {n} rows ({z_nulls} without z), read {read:?}, m1 {t_m1:?}, m2 {t_m2:?}\n  \
-         m1 mismatches {mm1} (ours only {m1_ours_only}, golden only {m1_golden_only}); \
-         counts ours {:?} golden {:?}\n  \
-         m2 mismatches {mm2} (ours only {m2_ours_only}, golden only {m2_golden_only}; \
-         {mm2_iso} on golden m1); counts ours {:?} golden {:?}\n  \
-         m3 {t_m3:?}: mismatches {mm3} (ours only {m3_ours_only}, golden only {m3_golden_only}; \
-         {mm3_iso} on golden m2); counts ours {:?} golden {:?}\n  \
-         m4 {t_m4:?}: mismatches {mm4} (ours only {m4_ours_only}, golden only {m4_golden_only}; \
-         {mm4_iso} on golden m3); counts ours {:?} golden {:?}",
-        counts(&g.grid, &ours_m1),
-        counts(&g.grid, &g.m1),
-        counts(&g.grid, &ours_m2),
-        counts(&g.grid, &g.m2),
-        counts(&g.grid, &ours_m3),
-        counts(&g.grid, &g.m3),
-        counts(&g.grid, &ours_m4),
-        counts(&g.grid, &g.m4),
+        "  ta_int: {bad} of {n} rows differ ({bad_iso} on the golden m5); {present} golden \
+         values"
     );
-
-    // The golden files themselves match the README.
-    assert_eq!(
-        counts(&g.grid, &g.m1),
-        expected_m1,
-        "{name}: golden m1 counts"
+    assert_eq!(bad_iso, 0, "{name}: ta_int mismatches on the golden m5");
+    assert!(bad * 10_000 <= n, "{name}: {bad} ta_int mismatches");
+    c.level(
+        "o2",
+        &ours.o2,
+        Some(&o2(&g.grid, &g.o1)),
+        expected.o2,
+        NearTies,
     );
-    assert_eq!(
-        counts(&g.grid, &g.m2),
-        expected_m2,
-        "{name}: golden m2 counts"
+    c.level(
+        "o3",
+        &ours.o3,
+        Some(&o3(&g.grid, &g.o2)),
+        expected.o3,
+        NearTies,
     );
-    assert_eq!(
-        counts(&g.grid, &g.m3),
-        expected_m3,
-        "{name}: golden m3 counts"
-    );
-    assert_eq!(
-        counts(&g.grid, &g.m4),
-        expected_m4,
-        "{name}: golden m4 counts"
-    );
-
-    assert_eq!(mm1, 0, "{name}: m1 mismatches");
-    assert_eq!(counts(&g.grid, &ours_m1), expected_m1, "{name}: m1 counts");
-    // At most 0.01 % of rows (near-tie flips of the robust z-score).
-    assert!(mm2 * 10_000 <= n, "{name}: {mm2} m2 mismatches of {n} rows");
-    let (ours_values, ours_stations) = counts(&g.grid, &ours_m2);
-    assert!(
-        ours_values.abs_diff(expected_m2.0) * 10_000 <= n,
-        "{name}: m2 value count"
-    );
-    assert_eq!(ours_stations, expected_m2.1, "{name}: m2 station count");
-
-    assert_eq!(mm3_iso, 0, "{name}: m3 mismatches on golden m2");
-    assert_eq!(mm3, 0, "{name}: m3 mismatches");
-    assert_eq!(counts(&g.grid, &ours_m3), expected_m3, "{name}: m3 counts");
-    assert_eq!(mm4_iso, 0, "{name}: m4 mismatches on golden m3");
-    assert_eq!(mm4, 0, "{name}: m4 mismatches");
-    assert_eq!(counts(&g.grid, &ours_m4), expected_m4, "{name}: m4 counts");
-
-    let start = Instant::now();
-    let (ours_m5, ours_iso) = m5(&g.grid, &ours_m4, keep_isolated);
-    let t_m5 = start.elapsed();
-    let (mm5, m5_ours_only, m5_golden_only) = mismatches(&ours_m5, &g.m5);
-    let (mm_iso, _, _) = mismatches(&ours_iso, &g.isolated);
-    println!(
-        "{name}: m5 {t_m5:?}: mismatches {mm5} (ours only {m5_ours_only}, golden only \
-         {m5_golden_only}); isolated mismatches {mm_iso}; counts ours {:?} golden {:?}",
-        counts(&g.grid, &ours_m5),
-        counts(&g.grid, &g.m5),
-    );
-    assert_eq!(
-        counts(&g.grid, &g.m5),
-        expected_m5,
-        "{name}: golden m5 counts"
-    );
-    assert_eq!(mm_iso, 0, "{name}: isolated mismatches");
-    // At most 0.01 % of rows (near-tie flips of the buddy score).
-    assert!(mm5 * 10_000 <= n, "{name}: {mm5} m5 mismatches of {n} rows");
-    let (ours_values, ours_stations) = counts(&g.grid, &ours_m5);
-    assert!(
-        ours_values.abs_diff(expected_m5.0) * 10_000 <= n,
-        "{name}: m5 value count"
-    );
-    assert_eq!(ours_stations, expected_m5.1, "{name}: m5 station count");
     println!("{name}: total {:?}", total.elapsed());
 }
 
 #[test]
-fn netatmo_berlin_june_2017_m1_to_m4() {
+fn netatmo_berlin_june_2017_m1_to_o3() {
     check(
         "netatmo",
         NETATMO,
@@ -266,13 +319,16 @@ fn netatmo_berlin_june_2017_m1_to_m4() {
             m3: (1_300_016, 2_190),
             m4: (1_280_678, 2_134),
             m5: (1_103_329, 2_076),
+            o1: (1_127_602, 2_076),
+            o2: (777_737, 1_953),
+            o3: (383_097, 577),
             keep_isolated: false,
         },
     );
 }
 
 #[test]
-fn synthetic_keep_isolated_m1_to_m4() {
+fn synthetic_keep_isolated_m1_to_o3() {
     check(
         "synthetic",
         SYNTHETIC,
@@ -282,6 +338,9 @@ fn synthetic_keep_isolated_m1_to_m4() {
             m3: (258_451, 577),
             m4: (230_233, 528),
             m5: (130_732, 473),
+            o1: (153_841, 473),
+            o2: (71_423, 189),
+            o3: (41_334, 65),
             keep_isolated: true,
         },
     );

@@ -22,13 +22,26 @@ pub(crate) fn utc_month_key(time_ms: i64) -> i64 {
     year * 12 + (month - 1)
 }
 
-/// Row indices grouped by (station, UTC calendar month) with a single sort: `order` holds the
-/// indices sorted by (station, month, time), `starts` the group boundaries
-/// (`starts[g]..starts[g + 1]`).
+/// UTC day of a time in milliseconds since the Unix epoch, as days since 1970-01-01.
+pub(crate) fn utc_day_key(time_ms: i64) -> i64 {
+    time_ms.div_euclid(MS_PER_DAY)
+}
+
+/// Row indices grouped by (station, UTC calendar month): see [`group_by_station_period`].
 pub(crate) fn group_by_station_month(grid: &CrowdQcGrid) -> (Vec<usize>, Vec<usize>) {
-    let months: Vec<i64> = grid.time_ms.iter().map(|&t| utc_month_key(t)).collect();
+    group_by_station_period(grid, utc_month_key)
+}
+
+/// Row indices grouped by (station, `period(time)`) with a single sort: `order` holds the
+/// indices sorted by (station, period, time), `starts` the group boundaries
+/// (`starts[g]..starts[g + 1]`).
+pub(crate) fn group_by_station_period(
+    grid: &CrowdQcGrid,
+    period: fn(i64) -> i64,
+) -> (Vec<usize>, Vec<usize>) {
+    let periods: Vec<i64> = grid.time_ms.iter().map(|&t| period(t)).collect();
     let mut order: Vec<usize> = (0..grid.len()).collect();
-    order.sort_unstable_by_key(|&i| (grid.station[i], months[i], grid.time_ms[i], i));
+    order.sort_unstable_by_key(|&i| (grid.station[i], periods[i], grid.time_ms[i], i));
     let mut starts = Vec::new();
     for (pos, &i) in order.iter().enumerate() {
         if pos == 0 {
@@ -36,12 +49,34 @@ pub(crate) fn group_by_station_month(grid: &CrowdQcGrid) -> (Vec<usize>, Vec<usi
             continue;
         }
         let p = order[pos - 1];
-        if grid.station[p] != grid.station[i] || months[p] != months[i] {
+        if grid.station[p] != grid.station[i] || periods[p] != periods[i] {
             starts.push(pos);
         }
     }
     starts.push(order.len());
     (order, starts)
+}
+
+/// The share filter of m3, o2 and o3: a group (`order[starts[g]..starts[g + 1]]`) keeps its
+/// `prev` flags only if the share of rows with `prev` true, over **all** rows of the group, is
+/// `> min_share`; every other row is `false`.
+pub(crate) fn keep_by_share(
+    prev: &[bool],
+    order: &[usize],
+    starts: &[usize],
+    min_share: f64,
+) -> Vec<bool> {
+    let mut out = vec![false; prev.len()];
+    for w in starts.windows(2) {
+        let group = &order[w[0]..w[1]];
+        let passed = group.iter().filter(|&&i| prev[i]).count();
+        if passed as f64 / group.len() as f64 > min_share {
+            for &i in group {
+                out[i] = prev[i];
+            }
+        }
+    }
+    out
 }
 
 /// Level m3, given the m2 flags of the same grid (cumulative: `false` wherever `m2` is).
@@ -52,18 +87,8 @@ pub(crate) fn group_by_station_month(grid: &CrowdQcGrid) -> (Vec<usize>, Vec<usi
 pub fn m3(grid: &CrowdQcGrid, m2: &[bool]) -> Vec<bool> {
     grid.assert_consistent();
     assert_eq!(m2.len(), grid.len(), "m2 flags must have one entry per row");
-    let mut out = vec![false; grid.len()];
     let (order, starts) = group_by_station_month(grid);
-    for w in starts.windows(2) {
-        let group = &order[w[0]..w[1]];
-        let passed = group.iter().filter(|&&i| m2[i]).count();
-        if passed as f64 / group.len() as f64 > MIN_SHARE {
-            for &i in group {
-                out[i] = m2[i];
-            }
-        }
-    }
-    out
+    keep_by_share(m2, &order, &starts, MIN_SHARE)
 }
 
 #[cfg(test)]

@@ -1,0 +1,169 @@
+//! The CrowdQC+ job (`ilot qc`): one network and UTC month at a time, it reads the network's
+//! hourly means (the regular grid CrowdQC+ expects: every registered station × every hour of
+//! the month, missing hours as nulls), runs the level chain m1 … o3, and writes the flags as
+//! one Parquet file per network-month (`qc/crowdqc/network=…/month=…/crowdqc.parquet`, replaced
+//! whole by each run), which SQL reads as the `crowdqc` table.
+
+use chrono::{Datelike, NaiveDate};
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use ilot_ingest::layout::{CrowdQcFilePath, valid_network};
+use ilot_ingest::registry::Registry;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::{CrowdQcFlags, CrowdQcGrid, run};
+use crate::QueryEngine;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CrowdQcJobError {
+    #[error("network {0:?} has no registered sensors")]
+    NoSensors(String),
+    #[error("invalid network name {0:?}")]
+    InvalidNetwork(String),
+    #[error("reading the hourly values: {0}")]
+    Query(#[from] crate::QueryError),
+    #[error("writing the result: {0}")]
+    Storage(#[from] object_store::Error),
+    #[error("encoding the result: {0}")]
+    Encode(String),
+}
+
+/// What one run found: rows passing each level, and where the result went.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CrowdQcSummary {
+    pub network: String,
+    pub month: String,
+    pub stations: usize,
+    pub rows: usize,
+    /// (level, rows passing it) for raw, m1 … m5, o1 … o3.
+    pub passing: Vec<(&'static str, usize)>,
+    pub path: String,
+}
+
+/// Columns of a result file (the `crowdqc` table adds `network` and `month` from the path).
+pub fn file_schema() -> SchemaRef {
+    let flag = |n: &str| Field::new(n, DataType::Boolean, false);
+    Arc::new(Schema::new(vec![
+        Field::new("sensor_id", DataType::Utf8, false),
+        Field::new("hour", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
+        Field::new("ta", DataType::Float64, true),
+        flag("m1"),
+        flag("m2"),
+        flag("m3"),
+        flag("m4"),
+        flag("m5"),
+        flag("isolated"),
+        flag("o1"),
+        Field::new("ta_int", DataType::Float64, true),
+        flag("o2"),
+        flag("o3"),
+    ]))
+}
+
+/// Run CrowdQC+ over `network` for the UTC month starting at `month` (any day of it).
+pub async fn run_month(
+    engine: &QueryEngine,
+    registry: &Registry,
+    store: &Arc<dyn ObjectStore>,
+    network: &str,
+    month: NaiveDate,
+    keep_isolated: bool,
+) -> Result<CrowdQcSummary, CrowdQcJobError> {
+    if !valid_network(network) {
+        return Err(CrowdQcJobError::InvalidNetwork(network.into()));
+    }
+    let first = month.with_day(1).expect("day 1 exists");
+    let next = first.checked_add_months(chrono::Months::new(1)).expect("month in range");
+    let sensors: Vec<_> = registry.sensors.iter().filter(|s| s.network == network).collect();
+    if sensors.is_empty() {
+        return Err(CrowdQcJobError::NoSensors(network.into()));
+    }
+    let sql = format!(
+        "SELECT sensor_id, arrow_cast(hour, 'Int64') AS hour_ms, temperature_mean_c FROM hourly \
+         WHERE network = '{network}' AND valid AND date >= DATE '{first}' AND date < DATE '{next}'"
+    );
+    let result = engine.query(&sql).await?;
+    let mut values: HashMap<(String, i64), f64> = HashMap::new();
+    for b in &result.batches {
+        let ids = b.column(0).as_any().downcast_ref::<StringArray>().expect("sensor_id is text");
+        let hours = b.column(1).as_any().downcast_ref::<Int64Array>().expect("hour_ms is Int64");
+        let temps = b.column(2).as_any().downcast_ref::<Float64Array>().expect("temperature is double");
+        for i in 0..b.num_rows() {
+            if !temps.is_null(i) {
+                values.insert((ids.value(i).to_owned(), hours.value(i)), temps.value(i));
+            }
+        }
+    }
+
+    let start_ms = first.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_millis();
+    let hours = (next - first).num_days() * 24;
+    let mut grid = CrowdQcGrid::default();
+    for (station, s) in sensors.iter().enumerate() {
+        for h in 0..hours {
+            let t = start_ms + h * 3_600_000;
+            grid.station.push(station as i64);
+            grid.time_ms.push(t);
+            grid.ta.push(values.get(&(s.sensor_id.clone(), t)).copied());
+            grid.lon.push(Some(s.lon));
+            grid.lat.push(Some(s.lat));
+            grid.z.push(s.elevation_m);
+        }
+    }
+    let grid = Arc::new(grid);
+    let flags = {
+        let grid = grid.clone();
+        tokio::task::spawn_blocking(move || run(&grid, keep_isolated)).await.expect("CrowdQC+ does not panic")
+    };
+
+    let names: Vec<&str> = sensors.iter().map(|s| s.sensor_id.as_str()).collect();
+    let batch = result_batch(&grid, &flags, &names).map_err(|e| CrowdQcJobError::Encode(e.to_string()))?;
+    let bytes = ilot_ingest::parquet_file::encode(&batch).map_err(|e| CrowdQcJobError::Encode(e.to_string()))?;
+    let path = CrowdQcFilePath::new(network, first);
+    store.put(&path.object_path(), PutPayload::from(bytes)).await?;
+
+    let count = |v: &[bool]| v.iter().filter(|&&b| b).count();
+    let summary = CrowdQcSummary {
+        network: network.into(),
+        month: first.format("%Y-%m").to_string(),
+        stations: sensors.len(),
+        rows: grid.len(),
+        passing: vec![
+            ("raw", grid.ta.iter().filter(|t| t.is_some()).count()),
+            ("m1", count(&flags.m1)),
+            ("m2", count(&flags.m2)),
+            ("m3", count(&flags.m3)),
+            ("m4", count(&flags.m4)),
+            ("m5", count(&flags.m5)),
+            ("o1", count(&flags.o1)),
+            ("o2", count(&flags.o2)),
+            ("o3", count(&flags.o3)),
+        ],
+        path: path.as_str().to_owned(),
+    };
+    tracing::info!(network, month = %summary.month, stations = summary.stations, passing = ?summary.passing, "CrowdQC+ run stored");
+    Ok(summary)
+}
+
+fn result_batch(grid: &CrowdQcGrid, flags: &CrowdQcFlags, names: &[&str]) -> Result<RecordBatch, datafusion::arrow::error::ArrowError> {
+    let bools = |v: &[bool]| -> ArrayRef { Arc::new(BooleanArray::from(v.to_vec())) };
+    RecordBatch::try_new(
+        file_schema(),
+        vec![
+            Arc::new(grid.station.iter().map(|&s| Some(names[s as usize])).collect::<StringArray>()),
+            Arc::new(TimestampMillisecondArray::from(grid.time_ms.clone()).with_timezone("UTC")),
+            Arc::new(Float64Array::from(grid.ta.clone())),
+            bools(&flags.m1),
+            bools(&flags.m2),
+            bools(&flags.m3),
+            bools(&flags.m4),
+            bools(&flags.m5),
+            bools(&flags.isolated),
+            bools(&flags.o1),
+            Arc::new(Float64Array::from(flags.ta_int.clone())),
+            bools(&flags.o2),
+            bools(&flags.o3),
+        ],
+    )
+}
