@@ -5,8 +5,12 @@
 //! - `ilot serve`: the service, configured by `ilot.toml` and `ILOT_*` variables.
 //! - `ilot sql "<SQL>"`: run a read-only query on the stored data (or on a running service).
 //! - `ilot sim`: publish a simulated sensor fleet to a broker.
+//! - `ilot qc`: run the CrowdQC+ quality control of crowdsourced networks over stored months.
+//! - `ilot import`: load a network's history from CSV or Parquet files.
 
 mod config;
+mod import;
+mod qc;
 mod serve;
 mod sim;
 mod sql;
@@ -36,6 +40,10 @@ enum Command {
     Sql(sql::SqlArgs),
     /// Publish a simulated sensor fleet over MQTT.
     Sim(sim::SimArgs),
+    /// Run the CrowdQC+ quality control on stored months of crowdsourced networks.
+    Qc(qc::QcArgs),
+    /// Import a network's history from CSV or Parquet files, exactly as if it had arrived live.
+    Import(import::ImportArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -49,6 +57,8 @@ fn main() -> std::process::ExitCode {
             Command::Demo(args) => sim::demo(config, args).await,
             Command::Sql(args) => sql::run(config, args).await,
             Command::Sim(args) => sim::run(args).await,
+            Command::Qc(args) => qc::run(config, args).await,
+            Command::Import(args) => import::run(config, args).await,
         }
     });
     match result {

@@ -2,6 +2,7 @@
 //! configured storage directly (every writer's published files plus their WAL, so nothing
 //! durable is missed, even while a service runs); `--server` asks a running service instead.
 
+use ilot_ingest::registry::RegistryHandle;
 use anyhow::Context;
 use ilot_ingest::layout::WriterId;
 use ilot_ingest::store::Store;
@@ -9,6 +10,7 @@ use ilot_ingest::wal::FileWal;
 use ilot_query::output::{Format, render};
 use ilot_query::QueryEngine;
 use std::io::Write;
+use std::sync::Arc;
 
 use crate::config::Config;
 use crate::storage;
@@ -37,27 +39,7 @@ pub async fn run(config: Config, args: SqlArgs) -> anyhow::Result<()> {
 }
 
 async fn local(config: &Config, args: &SqlArgs) -> anyhow::Result<Vec<u8>> {
-    // The WAL first, then the manifests: a persist running meanwhile moves rows from the first
-    // to the second, so reading in this order can see a row twice (deduplicated on apply) but
-    // never miss one.
-    let mut wal_entries = Vec::new();
-    let wal_root = config.storage.data_dir.join("wal");
-    if wal_root.exists() {
-        for dir in std::fs::read_dir(&wal_root)?.filter_map(Result::ok).filter(|e| e.path().is_dir()) {
-            wal_entries.extend(FileWal::read_only(&dir.path())?);
-        }
-    }
-    let object_store = storage::object_store(&config.storage)?;
-    let reader = WriterId::new("ilot-sql-reader").map_err(anyhow::Error::msg)?;
-    let store = Store::open(object_store, reader, true).await.context("opening the store")?;
-    let apply_store = store.clone();
-    tokio::task::spawn_blocking(move || {
-        for e in wal_entries {
-            apply_store.apply(e.segment, vec![e.entry]);
-        }
-    })
-    .await?;
-    let engine = QueryEngine::new(store, config.query.clone())?;
+    let (engine, _, _) = offline_engine(config).await?;
     let result = engine.query(&args.sql).await?;
     if result.truncated {
         eprintln!("note: result cut at {} rows (query.max_result_rows)", config.query.max_result_rows);
@@ -84,4 +66,32 @@ async fn remote(config: &Config, url: &str, args: &SqlArgs) -> anyhow::Result<Ve
     let body = response.bytes().await?.to_vec();
     anyhow::ensure!(status.is_success(), "{status}: {}", String::from_utf8_lossy(&body));
     Ok(body)
+}
+
+/// A query engine over the configured storage, without a running service: every writer's
+/// published files plus their WAL, and the saved registry under the configuration.
+pub async fn offline_engine(config: &Config) -> anyhow::Result<(QueryEngine, Arc<Store>, Arc<RegistryHandle>)> {
+    // The WAL first, then the manifests: a persist running meanwhile moves rows from the first
+    // to the second, so reading in this order can see a row twice (deduplicated on apply) but
+    // never miss one.
+    let mut wal_entries = Vec::new();
+    let wal_root = config.storage.data_dir.join("wal");
+    if wal_root.exists() {
+        for dir in std::fs::read_dir(&wal_root)?.filter_map(Result::ok).filter(|e| e.path().is_dir()) {
+            wal_entries.extend(FileWal::read_only(&dir.path())?);
+        }
+    }
+    let object_store = storage::object_store(&config.storage)?;
+    let reader = WriterId::new("ilot-sql-reader").map_err(anyhow::Error::msg)?;
+    let store = Store::open(object_store, reader, true).await.context("opening the store")?;
+    let apply_store = store.clone();
+    tokio::task::spawn_blocking(move || {
+        for e in wal_entries {
+            apply_store.apply(e.segment, vec![e.entry]);
+        }
+    })
+    .await?;
+    let registry = RegistryHandle::open(store.object_store(), &config.registry).await.context("loading the sensor registry")?;
+    let engine = QueryEngine::new(store.clone(), registry.clone(), config.query.clone()).await?;
+    Ok((engine, store, registry))
 }

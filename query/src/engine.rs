@@ -4,6 +4,7 @@
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::ScalarValue;
 use datafusion::error::DataFusionError;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::object_store::ObjectStoreUrl;
@@ -14,6 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::heat_indices;
+use crate::registry_tables::{RegistryTable, RegistryTableKind};
+use ilot_ingest::registry::RegistryHandle;
 use crate::readings_table::ReadingsTable;
 
 /// Limits applied to every analyst query.
@@ -77,7 +80,9 @@ pub fn store_url() -> ObjectStoreUrl {
 }
 
 impl QueryEngine {
-    pub fn new(store: Arc<Store>, limits: QueryLimits) -> Result<Self, QueryError> {
+    /// The session over `store` and `registry`: the `readings` table, the registry tables, the
+    /// SQL functions and the heat-analytics views.
+    pub async fn new(store: Arc<Store>, registry: Arc<RegistryHandle>, limits: QueryLimits) -> Result<Self, QueryError> {
         // No spilling to disk: an analyst query that outgrows its memory budget fails with a
         // clear error instead of filling the disk.
         let runtime = RuntimeEnvBuilder::new()
@@ -93,10 +98,21 @@ impl QueryEngine {
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         let url = store_url();
         ctx.register_object_store(url.as_ref(), store.object_store());
-        ctx.register_table("readings", Arc::new(ReadingsTable::new(store, url)))
+        ctx.register_table("readings", Arc::new(ReadingsTable::new(store, url.clone())))
             .map_err(|e| QueryError::Sql(e.to_string()))?;
+        for (name, kind) in [
+            ("sensors", RegistryTableKind::Sensors),
+            ("networks", RegistryTableKind::Networks),
+            ("uhi_reference_sensors", RegistryTableKind::ReferenceSensors),
+        ] {
+            ctx.register_table(name, Arc::new(RegistryTable::new(registry.clone(), kind))).map_err(|e| QueryError::Sql(e.to_string()))?;
+        }
+        let crowdqc = crate::crowdqc_table::crowdqc_table(&url).map_err(|e| QueryError::Sql(e.to_string()))?;
+        ctx.register_table("crowdqc", crowdqc).map_err(|e| QueryError::Sql(e.to_string()))?;
         heat_indices::register(&ctx);
         crate::local_time::register(&ctx);
+        crate::night::register(&ctx);
+        crate::analytics::register(&ctx).await.map_err(|e| QueryError::Sql(e.to_string()))?;
         Ok(Self { ctx, limits })
     }
 
@@ -106,10 +122,25 @@ impl QueryEngine {
 
     /// Run one read-only SQL statement.
     pub async fn query(&self, sql: &str) -> Result<QueryResult, QueryError> {
+        self.run(sql, None).await
+    }
+
+    /// Run one read-only SQL statement with placeholders `$1`, `$2` … bound to `params`, in
+    /// order: the way to put caller-supplied values into a query without formatting them into
+    /// SQL text. Same read-only options, limits, deadline and truncation as [`Self::query`].
+    pub async fn query_with_params(&self, sql: &str, params: Vec<ScalarValue>) -> Result<QueryResult, QueryError> {
+        self.run(sql, Some(params)).await
+    }
+
+    async fn run(&self, sql: &str, params: Option<Vec<ScalarValue>>) -> Result<QueryResult, QueryError> {
         let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
         let limits = self.limits.clone();
         let work = async {
             let df = self.ctx.sql_with_options(sql, options).await.map_err(|e| QueryError::from_datafusion(e, &limits))?;
+            let df = match params {
+                Some(params) => df.with_param_values(params).map_err(|e| QueryError::from_datafusion(e, &limits))?,
+                None => df,
+            };
             let df = df.limit(0, Some(limits.max_result_rows + 1)).map_err(|e| QueryError::from_datafusion(e, &limits))?;
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
             let batches = df.collect().await.map_err(|e| QueryError::from_datafusion(e, &limits))?;

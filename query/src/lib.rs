@@ -2,16 +2,25 @@
 //!
 //! `engine` (the read-only, bounded SQL session) → `readings_table` (files ∪ memory, one
 //! snapshot) → `pruning` (dates and networks a query can touch) → `output` (table, CSV, JSON,
-//! Arrow). Heat analytics: `heat_indices` and `local_time` (SQL functions), `robust_stats` (Qn, median, t and
-//! normal quantiles for the quality control).
+//! Arrow). The registry as tables: `registry_tables` (`sensors`, `networks`). Heat analytics:
+//! `analytics` (the UHI, Tn/Tx and IBM views, one `.sql` file each), SQL functions
+//! `heat_indices`, `local_time`, `night` + `solar`; `crowdqc` (CrowdQC+ levels) on
+//! `robust_stats` (Qn, median, t and normal quantiles).
 
+pub mod analytics;
 pub mod crowdqc;
+pub mod crowdqc_table;
 pub mod engine;
 pub mod heat_indices;
 pub mod local_time;
+pub mod night;
 pub mod output;
 pub mod pruning;
 pub mod readings_table;
+pub mod registry_tables;
 pub mod robust_stats;
+pub mod solar;
 
 pub use engine::{QueryEngine, QueryError, QueryLimits, QueryResult};
+/// The values bound to `$n` placeholders by [`QueryEngine::query_with_params`].
+pub use datafusion::common::ScalarValue;

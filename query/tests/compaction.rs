@@ -1,6 +1,7 @@
 //! Compaction under concurrent queries: counts never change while files are merged, and a
 //! value reads the same from memory as from Parquet.
 
+use ilot_ingest::registry::RegistryHandle;
 use ilot_ingest::compactor::Retired;
 use ilot_ingest::layout::WriterId;
 use ilot_ingest::store::Store;
@@ -41,7 +42,7 @@ async fn counts_never_change_while_compaction_runs() {
     let dir = tempfile::tempdir().unwrap();
     let object_store = Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap());
     let store = Store::open(object_store, WriterId::new("w1").unwrap(), false).await.unwrap();
-    let engine = Arc::new(QueryEngine::new(store.clone(), QueryLimits::default()).unwrap());
+    let engine = Arc::new(QueryEngine::new(store.clone(), RegistryHandle::in_memory(Default::default()), QueryLimits::default()).await.unwrap());
 
     // Three days ago, so the day is closed; six persist cycles → six files in one partition.
     let now = chrono::Utc::now().timestamp_millis();

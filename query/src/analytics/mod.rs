@@ -1,0 +1,46 @@
+//! Heat analytics as SQL views, one `.sql` file per view, registered in dependency order.
+//! Follow a reading to an indicator by the file names:
+//!
+//! ```text
+//!              crowdqc ─► crowdqc_passed ─┐ (crowdsourced networks)
+//! readings ─► hourly ─► hourly_corrected ─► uhi_reference_hourly ─► uhi_hourly ─► uhi_nightly ─► uhi_lcz_nightly
+//!    │                 (uhi_reference_elevation)                        │    └──► uhi_daily ─► uhi_monthly
+//!    │                         └──► network_anomaly_hourly              └─────────────────────┘
+//!    └──► daily_tn_tx ─► ibm
+//!              └──► uhi_tn_tx
+//! ```
+//!
+//! Every view reads QC-passed data only (`qc_flags & 31 = 0`, registered sensors) and every
+//! row says how it was computed (reference mode and stations, window, completeness). The
+//! registry tables (`sensors`, `networks`, `uhi_reference_sensors`), the `crowdqc` table and the SQL functions
+//! (`night_date_utc`, `night_date_sun`, `sunrise`, `sunset`) must be registered first.
+
+use datafusion::error::Result;
+use datafusion::prelude::SessionContext;
+
+/// The views, in an order where each one's inputs come before it.
+pub const VIEWS: [(&str, &str); 14] = [
+    ("hourly", include_str!("hourly.sql")),
+    ("crowdqc_passed", include_str!("crowdqc_passed.sql")),
+    ("uhi_reference_elevation", include_str!("uhi_reference_elevation.sql")),
+    ("hourly_corrected", include_str!("hourly_corrected.sql")),
+    ("uhi_reference_hourly", include_str!("uhi_reference_hourly.sql")),
+    ("uhi_hourly", include_str!("uhi_hourly.sql")),
+    ("uhi_nightly", include_str!("uhi_nightly.sql")),
+    ("uhi_daily", include_str!("uhi_daily.sql")),
+    ("uhi_monthly", include_str!("uhi_monthly.sql")),
+    ("uhi_lcz_nightly", include_str!("uhi_lcz_nightly.sql")),
+    ("network_anomaly_hourly", include_str!("network_anomaly_hourly.sql")),
+    ("daily_tn_tx", include_str!("daily_tn_tx.sql")),
+    ("uhi_tn_tx", include_str!("uhi_tn_tx.sql")),
+    ("ibm", include_str!("ibm.sql")),
+];
+
+/// Register every view on `ctx`.
+pub async fn register(ctx: &SessionContext) -> Result<()> {
+    for (name, sql) in VIEWS {
+        let view = ctx.sql(sql).await.map_err(|e| e.context(format!("defining view {name}")))?.into_view();
+        ctx.register_table(name, view)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,61 @@
+-- uhi_nightly: per sensor and night (labelled by its evening's date), the mean and the maximum
+-- (UHImax) of hourly dT over the network's night window: a fixed UTC window, or sunset to
+-- sunrise at the station. An hour belongs to the night its midpoint falls in. Nights with
+-- fewer than 80 % of their hours valid are left out; `completeness` says how full each was.
+WITH labelled AS (
+    SELECT
+        u.*,
+        n.night_mode,
+        n.night_start_utc_hour,
+        n.night_end_utc_hour,
+        s.lat,
+        s.lon,
+        CASE
+            WHEN n.night_mode = 'sun' THEN night_date_sun(u.hour + INTERVAL '30 minutes', s.lat, s.lon)
+            ELSE night_date_utc(u.hour + INTERVAL '30 minutes', n.night_start_utc_hour, n.night_end_utc_hour)
+        END AS night
+    FROM uhi_hourly u
+    JOIN networks n ON n.network = u.network
+    JOIN sensors s ON s.network = u.network AND s.sensor_id = u.sensor_id
+),
+nights AS (
+    SELECT
+        network,
+        sensor_id,
+        night,
+        night_mode,
+        night_start_utc_hour,
+        night_end_utc_hour,
+        reference_mode,
+        reference_stations,
+        CASE
+            WHEN night_mode = 'sun' THEN round((arrow_cast(sunrise(night + INTERVAL '1 day', lat, lon), 'Int64') - arrow_cast(sunset(night, lat, lon), 'Int64')) / 3600000.0)
+            ELSE CAST((night_end_utc_hour - night_start_utc_hour + 24) % 24 AS DOUBLE)
+        END AS hours_expected,
+        count(*) AS hours_valid,
+        avg(uhi_c) AS uhi_mean_c,
+        max(uhi_c) AS uhi_max_c,
+        min(reference_n) AS reference_n_min
+    FROM labelled
+    WHERE night IS NOT NULL
+    GROUP BY network, sensor_id, night, night_mode, night_start_utc_hour, night_end_utc_hour, reference_mode, reference_stations, lat, lon
+)
+SELECT
+    network,
+    sensor_id,
+    night,
+    uhi_mean_c,
+    uhi_max_c,
+    uhi_max_c > 4.0 AS strong_uhi,
+    hours_valid,
+    CAST(hours_expected AS BIGINT) AS hours_expected,
+    hours_valid / hours_expected AS completeness,
+    reference_mode,
+    reference_stations,
+    reference_n_min,
+    CASE
+        WHEN night_mode = 'sun' THEN 'night sunset-sunrise'
+        ELSE concat('night ', lpad(CAST(night_start_utc_hour AS VARCHAR), 2, '0'), ':00-', lpad(CAST(night_end_utc_hour AS VARCHAR), 2, '0'), ':00 UTC')
+    END AS time_window
+FROM nights
+WHERE hours_valid >= 0.8 * hours_expected
