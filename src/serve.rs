@@ -7,6 +7,7 @@ use ilot_dashboards::{HttpState, serve as serve_http};
 use ilot_ingest::compactor::run_compactor;
 use ilot_ingest::health::IntakeHealth;
 use ilot_ingest::intake::{AckToken, Intake, Router, connection};
+use ilot_ingest::registry::RegistryHandle;
 use ilot_ingest::persister::{persist_cycle, run_persister};
 use ilot_ingest::store::Store;
 use ilot_ingest::wal::{Committer, FileWal};
@@ -41,6 +42,7 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
         store.fsync_local_writes(config.storage.data_dir.clone());
     }
     store.remove_orphans().await.context("removing files left by an interrupted persist")?;
+    let registry = RegistryHandle::open(store.object_store(), &config.registry).await.context("loading the sensor registry")?;
 
     let wal_dir = storage::wal_dir(&config.storage, &writer);
     let (wal, replayed) = FileWal::open(&wal_dir).with_context(|| format!("opening the WAL in {}", wal_dir.display()))?;
@@ -72,12 +74,13 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
     );
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let router = Arc::new(Router::new(&config.mqtt, &config.intake)?);
+    let router = Arc::new(Router::new(&config.mqtt, &config.intake, registry.clone())?);
     let intake = Intake::start(
         &config.mqtt,
         config.intake.max_payload_bytes,
         config.intake.queue_capacity,
         router,
+        config.intake.qc.history.clone(),
         committer.clone(),
         release_rx,
         health.clone(),
@@ -100,11 +103,11 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
         shutdown_rx.clone(),
     ));
 
-    let engine = Arc::new(QueryEngine::new(store.clone(), config.query.clone())?);
+    let engine = Arc::new(QueryEngine::new(store.clone(), registry.clone(), config.query.clone()).await?);
     let mut http_config = config.http.clone();
     http_config.disconnect_grace_ms = (config.intake.disconnect_grace_s * 1000) as i64;
     http_config.max_silence_ms = (config.intake.max_silence_s > 0).then_some((config.intake.max_silence_s * 1000) as i64);
-    let http_state = Arc::new(HttpState { config: http_config, store: store.clone(), engine, health, prometheus });
+    let http_state = Arc::new(HttpState { config: http_config, store: store.clone(), engine, registry: registry.clone(), health, prometheus });
     let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
     let mut http_shutdown = shutdown_rx.clone();
     let http = tokio::spawn(serve_http(http_state, async move { let _ = http_shutdown.changed().await; }, bound_tx));

@@ -1,10 +1,16 @@
-//! ilot HTTP surface: `/healthz`, `/metrics` (Prometheus), `POST /api/sql` for dashboards and
-//! analysts, and the status page at `/`.
+//! ilot HTTP surface: `/healthz`, `/metrics` (Prometheus), the status page at `/`, and the JSON
+//! API for dashboards and analysts under `/api` (described by `GET /api/openapi.json`).
 //!
-//! `server` (router, auth, limits) → `health` → `sql_api`.
+//! `server` (route table, router, limits) → `auth` (reader and admin bearer tokens) → `error`
+//! (JSON errors) → `health` → `sql_api` (`POST /api/sql`) → `heat_api` (networks, sensors,
+//! UHI, Tn/Tx, IBM, QC) → `registry_api` (admin: sensors, networks) → `openapi`.
 
 pub mod auth;
+pub mod error;
 pub mod health;
+pub mod heat_api;
+pub mod openapi;
+pub mod registry_api;
 pub mod server;
 pub mod sql_api;
 

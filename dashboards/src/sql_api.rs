@@ -5,13 +5,13 @@
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use ilot_query::output::{Format, render};
-use ilot_query::QueryError;
 use std::sync::Arc;
 
 use crate::HttpState;
+use crate::error::ApiError;
 
 #[derive(Debug, serde::Deserialize, Default)]
 pub struct SqlParams {
@@ -24,9 +24,9 @@ struct SqlBody {
     format: Option<Format>,
 }
 
-fn error(status: StatusCode, kind: &str, message: String) -> Response {
-    metrics::counter!("ilot_sql_errors_total", "kind" => kind.to_owned()).increment(1);
-    (status, axum::Json(serde_json::json!({ "error": kind, "message": message }))).into_response()
+fn error(e: ApiError) -> Response {
+    metrics::counter!("ilot_sql_errors_total", "kind" => e.kind).increment(1);
+    e.into_response()
 }
 
 pub async fn post_sql(State(state): State<Arc<HttpState>>, Query(params): Query<SqlParams>, headers: HeaderMap, body: Bytes) -> Response {
@@ -34,12 +34,12 @@ pub async fn post_sql(State(state): State<Arc<HttpState>>, Query(params): Query<
     let (sql, body_format) = if is_json {
         match serde_json::from_slice::<SqlBody>(&body) {
             Ok(b) => (b.sql, b.format),
-            Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", format!("expected {{\"sql\": ...}}: {e}")),
+            Err(e) => return error(ApiError::bad_request(format!("expected {{\"sql\": ...}}: {e}"))),
         }
     } else {
         match String::from_utf8(body.to_vec()) {
             Ok(s) => (s, None),
-            Err(_) => return error(StatusCode::BAD_REQUEST, "bad_request", "SQL text must be UTF-8".into()),
+            Err(_) => return error(ApiError::bad_request("SQL text must be UTF-8")),
         }
     };
     let format = params.format.or(body_format).unwrap_or(Format::Json);
@@ -55,11 +55,8 @@ pub async fn post_sql(State(state): State<Arc<HttpState>>, Query(params): Query<
                 }
                 response
             }
-            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "render", e.to_string()),
+            Err(e) => error(ApiError::internal("render", e.to_string())),
         },
-        Err(e @ QueryError::NotReadOnly(_)) => error(StatusCode::BAD_REQUEST, "not_read_only", e.to_string()),
-        Err(e @ QueryError::Sql(_)) => error(StatusCode::BAD_REQUEST, "sql", e.to_string()),
-        Err(e @ QueryError::Memory { .. }) => error(StatusCode::PAYLOAD_TOO_LARGE, "memory_limit", e.to_string()),
-        Err(e @ QueryError::Timeout(_)) => error(StatusCode::GATEWAY_TIMEOUT, "timeout", e.to_string()),
+        Err(e) => error(ApiError::from(e)),
     }
 }
