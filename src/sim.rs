@@ -1,6 +1,7 @@
 //! `ilot sim` (publish a simulated fleet to a broker) and `ilot demo` (the whole service on
 //! the embedded broker with a simulated city publishing to it).
 
+use anyhow::Context;
 use ilot_firmware_sim::{Fleet, MqttTarget, SimConfig, publish};
 use std::path::PathBuf;
 
@@ -33,7 +34,7 @@ impl FleetArgs {
     pub fn sim_config(&self) -> anyhow::Result<SimConfig> {
         if let Some(path) = &self.scenario_file {
             let text = std::fs::read_to_string(path)?;
-            return Ok(toml_from_str(&text)?);
+            return toml_from_str(&text);
         }
         let now = chrono::Utc::now().timestamp();
         let start = now - now.rem_euclid(300) - self.days_back * 86_400;
@@ -132,6 +133,58 @@ pub async fn demo(mut config: Config, args: DemoArgs) -> anyhow::Result<()> {
         config.storage.persist_interval_s = 30;
     }
     let sim = args.fleet.sim_config()?;
+    let sensor_file = register_fleet(&mut config, &sim)?;
     println!("demo: {} simulated sensors in {} publishing to the embedded broker", sim.sensors, sim.city);
+    println!("demo: fleet registered from {} (UHI views: uhi_hourly, uhi_nightly, uhi_daily)", sensor_file.display());
     crate::serve::run(config, crate::serve::Extras { simulate: Some(sim) }).await
+}
+
+/// File the demo writes its fleet's registry entries to, in the data folder.
+pub const DEMO_SENSOR_FILE: &str = "demo-sensors.csv";
+
+/// Register the simulated fleet before the service starts, so that the heat-island views have
+/// stations, a rural reference and thresholds: the sensors as a registry CSV in
+/// `<data_dir>/demo-sensors.csv`, added to `registry.sensor_files`, and the network's
+/// département from the city profile unless the configuration sets one. The catch-up and live
+/// fleets of [`publish_forever`] have the same sensors (same seed, city and size).
+pub fn register_fleet(config: &mut Config, sim: &SimConfig) -> anyhow::Result<PathBuf> {
+    let fleet = Fleet::new(sim.clone())?;
+    let dir = &config.storage.data_dir;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(DEMO_SENSOR_FILE);
+    std::fs::write(&path, fleet.registry_csv()).with_context(|| format!("writing {}", path.display()))?;
+    if !config.registry.sensor_files.contains(&path) {
+        config.registry.sensor_files.push(path.clone());
+    }
+    let network = config.registry.networks.entry(fleet.network().to_owned()).or_default();
+    if network.departement.is_none() {
+        network.departement = Some(fleet.climate().city().departement.to_owned());
+    }
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_registers_its_fleet() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.storage.data_dir = dir.path().join("data");
+        let sim = SimConfig { city: "rennes".into(), sensors: 30, seed: 5, readings_per_sensor: Some(1), ..SimConfig::default() };
+        let path = register_fleet(&mut config, &sim).unwrap();
+        assert_eq!(path, dir.path().join("data").join(DEMO_SENSOR_FILE));
+        let sensors = ilot_ingest::registry::read_sensors(&path).unwrap();
+        assert_eq!(sensors.len(), 30);
+        assert!(sensors.iter().all(|s| s.network == "rennes" && s.departement.as_deref() == Some("35")));
+        let rural = sensors.iter().filter(|s| s.role == ilot_ingest::registry::SensorRole::Rural).count();
+        assert_eq!(rural, 3);
+        assert_eq!(config.registry.networks["rennes"].departement.as_deref(), Some("35"));
+        // Idempotent, and a configured département is kept.
+        config.registry.networks.get_mut("rennes").unwrap().departement = Some("22".into());
+        register_fleet(&mut config, &sim).unwrap();
+        assert_eq!(config.registry.sensor_files, vec![path]);
+        assert_eq!(config.registry.networks["rennes"].departement.as_deref(), Some("22"));
+    }
 }

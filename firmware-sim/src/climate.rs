@@ -73,6 +73,8 @@ pub struct Climate {
     scenario: Scenario,
     /// Midnight UTC of the first simulated day: day 0 of the scenario.
     day_zero: DateTime<Utc>,
+    /// Urban offsets at their night value around the clock ([`crate::SimConfig::steady_uhi`]).
+    steady_uhi: bool,
 }
 
 impl Climate {
@@ -85,7 +87,15 @@ impl Climate {
             city,
             scenario,
             day_zero,
+            steady_uhi: false,
         }
+    }
+
+    /// The same climate with urban offsets held at their clear-night value day and night
+    /// (`true`), or following their diurnal cycle (`false`, the default).
+    pub fn with_steady_uhi(mut self, steady: bool) -> Climate {
+        self.steady_uhi = steady;
+        self
     }
 
     pub fn city(&self) -> &'static CityProfile {
@@ -131,9 +141,15 @@ impl Climate {
     }
 
     /// Urban offset of `sensor` at `t` under the scenario: the UHI intensity a test expects
-    /// against a rural reference. Equals [`SimSensor::urban_offset_at`] outside heat waves.
+    /// against a rural reference. Equals [`SimSensor::urban_offset_at`] outside heat waves (and
+    /// `urban_offset_night_c` at any hour with a steady UHI).
     pub fn urban_offset_c(&self, sensor: &SimSensor, t: DateTime<Utc>) -> f64 {
-        sensor.urban_offset_at(t) * (1.0 + HEAT_WAVE_UHI_GAIN * self.heat_wave_factor(t))
+        let offset = if self.steady_uhi {
+            sensor.urban_offset_night_c
+        } else {
+            sensor.urban_offset_at(t)
+        };
+        offset * (1.0 + HEAT_WAVE_UHI_GAIN * self.heat_wave_factor(t))
     }
 
     /// Noise-free, fault-free temperature of `sensor` at `t`, °C.
@@ -152,7 +168,7 @@ impl Climate {
     }
 }
 
-/// Per-sensor AR(1) noise with stationary standard deviation [`NOISE_SIGMA_C`].
+/// Per-sensor AR(1) noise, stationary standard deviation [`NOISE_SIGMA_C`] by default.
 #[derive(Debug, Clone)]
 pub(crate) struct SensorNoise {
     phi: f64,
@@ -161,13 +177,14 @@ pub(crate) struct SensorNoise {
 }
 
 impl SensorNoise {
-    pub(crate) fn new(cadence_s: u32, rng: &mut impl Rng) -> SensorNoise {
+    /// Noise of stationary standard deviation `sigma_c` (K) sampled every `cadence_s`.
+    pub(crate) fn new(cadence_s: u32, sigma_c: f64, rng: &mut impl Rng) -> SensorNoise {
         let phi = NOISE_PHI_5_MIN.powf(f64::from(cadence_s) / 300.0);
-        let innovation_sd = NOISE_SIGMA_C * (1.0 - phi * phi).sqrt();
+        let innovation_sd = sigma_c * (1.0 - phi * phi).sqrt();
         SensorNoise {
             phi,
             innovation_sd,
-            value: NOISE_SIGMA_C * standard_normal(rng),
+            value: sigma_c * standard_normal(rng),
         }
     }
 
@@ -290,7 +307,7 @@ mod tests {
     #[test]
     fn noise_has_the_intended_spread_and_memory() {
         let mut rng = SmallRng::seed_from_u64(7);
-        let mut noise = SensorNoise::new(300, &mut rng);
+        let mut noise = SensorNoise::new(300, NOISE_SIGMA_C, &mut rng);
         let samples: Vec<f64> = (0..100_000).map(|_| noise.next(&mut rng)).collect();
         let n = samples.len() as f64;
         let mean = samples.iter().sum::<f64>() / n;

@@ -29,6 +29,14 @@ pub struct SimConfig {
     pub topic_prefix: String,
     pub faults: FaultConfig,
     pub scenario: Scenario,
+    /// Stationary standard deviation of each sensor's AR(1) measurement noise, K (default
+    /// [`crate::climate::NOISE_SIGMA_C`]). Tests that check an aggregate against the exact
+    /// urban offset lower it; the lag-one autocorrelation stays 0.9 per 5 minutes.
+    pub noise_sigma_c: f64,
+    /// Urban offsets hold their clear-night value day and night (no diurnal cycle of the heat
+    /// island): the UHI a view must find is exactly `urban_offset_night_c` (times the heat-wave
+    /// gain), whatever night window it averages over. Off by default (tests only).
+    pub steady_uhi: bool,
 }
 
 impl Default for SimConfig {
@@ -46,6 +54,8 @@ impl Default for SimConfig {
             topic_prefix: "ilot".to_owned(),
             faults: FaultConfig::default(),
             scenario: Scenario::Normal,
+            noise_sigma_c: crate::climate::NOISE_SIGMA_C,
+            steady_uhi: false,
         }
     }
 }
@@ -137,6 +147,9 @@ impl SimConfig {
                 "must be ≥ 0 (0 or infinity: as fast as possible)",
             ));
         }
+        if !(0.0..=5.0).contains(&self.noise_sigma_c) {
+            return Err(SimError::invalid("noise_sigma_c", "must be within 0..=5 K"));
+        }
         check_topic_level("topic_prefix", &self.topic_prefix, true)?;
         check_topic_level("network", self.network(), false)?;
         self.faults.validate(self.sensors)?;
@@ -220,6 +233,8 @@ mod tests {
         assert_eq!(config.topic_prefix, "ilot");
         assert_eq!(config.faults.duplicate_rate, 0.1);
         assert_eq!(config.faults.offline_steps, 12);
+        assert_eq!(config.noise_sigma_c, crate::climate::NOISE_SIGMA_C);
+        assert!(!config.steady_uhi);
         assert_eq!(
             config.scenario,
             Scenario::HeatWave {
@@ -292,6 +307,14 @@ mod tests {
                     days: 0,
                     extra_c: 5.0,
                 },
+                ..SimConfig::default()
+            },
+            SimConfig {
+                noise_sigma_c: -0.1,
+                ..SimConfig::default()
+            },
+            SimConfig {
+                noise_sigma_c: f64::NAN,
                 ..SimConfig::default()
             },
         ];

@@ -78,7 +78,8 @@ impl Fleet {
         let city = config.validate()?;
         config.start =
             DateTime::from_timestamp(config.start.timestamp(), 0).unwrap_or(config.start);
-        let climate = Climate::new(city, config.scenario.clone(), config.start);
+        let climate = Climate::new(city, config.scenario.clone(), config.start)
+            .with_steady_uhi(config.steady_uhi);
         let mut rng = SmallRng::seed_from_u64(derive_seed(config.seed, 0, 0));
         let sensors = layout(city, config.sensors, &mut rng);
 

@@ -18,7 +18,8 @@
 //! Modules, from the science to the wire: `city` (profiles) → `lcz` (zones and their offsets) →
 //! `sensor` (a sensor and the fleet layout) → `climate` (temperature and humidity model) →
 //! `faults` (fault vocabulary) → `payload` (canonical JSON and topic) → `fleet` and `stream`
-//! (the deterministic message stream) → `publisher` and `connection` (MQTT, QoS 1).
+//! (the deterministic message stream) → `publisher` and `connection` (MQTT, QoS 1). `registry`
+//! writes the fleet as the sensor file ilot's registry reads ([`Fleet::registry_csv`]).
 
 pub mod city;
 pub mod climate;
@@ -31,6 +32,7 @@ mod lcz;
 pub mod local_broker;
 mod payload;
 mod publisher;
+mod registry;
 mod sensor;
 mod stream;
 
@@ -43,5 +45,6 @@ pub use fleet::{Fleet, MessageKind, SimMessage};
 pub use lcz::{Lcz, SensorRole};
 pub use payload::{ReadingPayload, reading_topic};
 pub use publisher::{MqttTarget, PublishStats, publish};
+pub use registry::{REGISTRY_CSV_COLUMNS, REGISTRY_PROVIDER};
 pub use sensor::{SimSensor, rural_reference_count};
 pub use stream::MessageStream;

@@ -54,7 +54,11 @@ impl<'a> MessageStream<'a> {
             .map(|plan| {
                 let mut values = SmallRng::seed_from_u64(plan.value_seed);
                 SensorState {
-                    noise: SensorNoise::new(fleet.config.cadence_s, &mut values),
+                    noise: SensorNoise::new(
+                        fleet.config.cadence_s,
+                        fleet.config.noise_sigma_c,
+                        &mut values,
+                    ),
                     seq: values.random_range(0..100_000),
                     battery_start_v: values.random_range(BATTERY_START_V),
                     values,

@@ -450,3 +450,46 @@ fn a_heat_wave_warms_everyone_and_urban_nights_most() {
     }
     assert!(checked > 100);
 }
+
+#[test]
+fn steady_uhi_holds_the_night_offset_around_the_clock_and_noise_is_configurable() {
+    let steady = Fleet::new(SimConfig {
+        steady_uhi: true,
+        noise_sigma_c: 0.02,
+        ..config(20, 288)
+    })
+    .unwrap();
+    let ids: HashMap<&str, usize> = steady
+        .sensors()
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.as_str(), i))
+        .collect();
+    let mut residuals = Vec::new();
+    for message in steady.messages() {
+        let reading = &message.readings().unwrap()[0];
+        let sensor = &steady.sensors()[ids[reading.sensor.as_str()]];
+        assert_eq!(
+            steady.climate().urban_offset_c(sensor, reading.ts),
+            sensor.urban_offset_night_c
+        );
+        residuals.push(
+            reading.temperature_c
+                - steady.climate().background_c(reading.ts)
+                - sensor.urban_offset_night_c,
+        );
+    }
+    let n = residuals.len() as f64;
+    let mean = residuals.iter().sum::<f64>() / n;
+    let sd = (residuals.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / n).sqrt();
+    assert!(mean.abs() < 0.005, "{mean}");
+    assert!((0.01..0.03).contains(&sd), "noise σ ≈ 0.02 K: {sd}");
+    // Defaults unchanged: the offset follows its diurnal cycle.
+    let cycling = Fleet::new(config(20, 1)).unwrap();
+    let noon = Utc.with_ymd_and_hms(2025, 7, 1, 12, 0, 0).unwrap();
+    let urban = &cycling.sensors()[0];
+    assert_eq!(
+        cycling.climate().urban_offset_c(urban, noon),
+        urban.urban_offset_day_c
+    );
+}
