@@ -111,6 +111,12 @@ impl KeyIndex {
         self.partitions.retain(|k, p| keep(k) || p.touched.is_some_and(|t| t >= before));
     }
 
+    /// Forget one partition's keys (reloaded from Parquet if a reading for it turns up again).
+    /// Only call for a partition with nothing left in memory.
+    pub fn evict(&mut self, partition: &PartitionKey) {
+        self.partitions.remove(partition);
+    }
+
     pub fn partitions(&self) -> usize {
         self.partitions.len()
     }

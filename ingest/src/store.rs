@@ -259,6 +259,19 @@ impl Store {
 }
 
 impl Store {
+    /// Forget the keys of these partitions (a bulk import that has persisted them): a later
+    /// reading for one of them reloads its keys from Parquet. Only for partitions with nothing
+    /// buffered in memory.
+    pub fn evict_keys(&self, partitions: &[PartitionKey]) {
+        let buffered: Vec<PartitionKey> = self.state.read().expect("store lock").readings.keys().cloned().collect();
+        let mut index = self.index.lock().expect("key index lock");
+        for p in partitions.iter().filter(|p| !buffered.contains(p)) {
+            index.evict(p);
+        }
+    }
+}
+
+impl Store {
     /// Delete this writer's data files that no manifest lists: left by a crash between a file's
     /// put and the manifest save, or by compaction before its old files were deleted. ilot never
     /// reads them, but a reader listing directories (DuckDB, Spark) would count them twice.

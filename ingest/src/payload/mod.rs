@@ -17,6 +17,7 @@
 mod canonical;
 mod senml;
 mod sensorthings;
+mod table;
 mod validate;
 
 use serde_json::value::RawValue;
@@ -25,6 +26,8 @@ use thiserror::Error;
 use crate::dead_letter::{DeadLetter, DeadLetterReason};
 use crate::reading::Reading;
 use validate::{Fields, Invalid, JsonKind};
+
+pub use table::{Cell, Rejected, TableRow, decode_row};
 
 /// Bounds on what one message may hold, from the `intake` configuration.
 #[derive(Debug, Clone)]
