@@ -8,6 +8,7 @@ use ilot_ingest::compactor::run_compactor;
 use ilot_ingest::health::IntakeHealth;
 use ilot_ingest::intake::{AckToken, Intake, Router, connection};
 use ilot_ingest::registry::RegistryHandle;
+use ilot_ingest::peers::run_peer_refresh;
 use ilot_ingest::persister::{persist_cycle, run_persister};
 use ilot_ingest::store::Store;
 use ilot_ingest::wal::{Committer, FileWal};
@@ -103,6 +104,16 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
         shutdown_rx.clone(),
     ));
 
+    anyhow::ensure!(
+        config.storage.peer_refresh_s * 2 < config.storage.retired_file_grace_s.max(1),
+        "storage.peer_refresh_s ({}) must be under half of storage.retired_file_grace_s ({})",
+        config.storage.peer_refresh_s,
+        config.storage.retired_file_grace_s
+    );
+    let peers = (config.storage.peer_refresh_s > 0).then(|| {
+        tokio::spawn(run_peer_refresh(store.clone(), Duration::from_secs(config.storage.peer_refresh_s), shutdown_rx.clone()))
+    });
+
     let engine = Arc::new(QueryEngine::new(store.clone(), registry.clone(), config.query.clone()).await?);
     let mut http_config = config.http.clone();
     http_config.disconnect_grace_ms = (config.intake.disconnect_grace_s * 1000) as i64;
@@ -133,6 +144,9 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
     let acker = intake.stop_reading().await;
     let _ = persister.await;
     let _ = compactor.await;
+    if let Some(p) = peers {
+        let _ = p.await;
+    }
     match persist_cycle(&store, &committer).await {
         Ok(o) => tracing::info!(files = o.files, rows = o.rows, "final persist done"),
         Err(e) => tracing::error!(error = %e, "final persist failed; the WAL keeps the rows for the next start"),

@@ -252,3 +252,24 @@ async fn an_import_stores_exactly_what_live_intake_stores() {
     assert_eq!(imported, live, "same keys, values and qc_flags");
     assert_eq!(dead_letter_reasons(&dir.path().join("imported")), dead_letter_reasons(&dir.path().join("live")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_service_shows_imported_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = base_s();
+    let csv = dir.path().join("history.csv");
+    csv_file(&csv, base);
+    setup(dir.path(), "unused");
+    let mut spec = ServiceSpec::new(&dir.path().join("data"), Broker::Embedded(free_port()), &unique("imp"));
+    spec.extra_toml = registry_toml(&dir.path().join("sensors.csv"));
+    let mut svc = Service::start(&spec);
+    svc.wait_healthy(Duration::from_secs(30)).await;
+    assert_eq!(svc.count("SELECT count(*) FROM readings").await, 0);
+
+    // Imported into the service's own store while it runs: its API shows the rows once the
+    // import's manifest is reloaded (storage.peer_refresh_s, 1 s in tests).
+    import(&svc.config_file, &[&csv]);
+    svc.wait_for("SELECT count(*) FROM readings", 90, Duration::from_secs(20)).await;
+    assert!(svc.count("SELECT count(*) FROM hourly").await > 0, "the views see imported rows");
+    svc.stop();
+}

@@ -135,6 +135,10 @@ pub struct StorageConfig {
     pub compaction_delay_s: u64,
     /// Files replaced by compaction are deleted after this (longer than any query may run).
     pub retired_file_grace_s: u64,
+    /// Reload the other writers' manifests (shared subscription, `ilot import`) this often so
+    /// this service's queries see their files; 0 = never. Must stay well under
+    /// `retired_file_grace_s`.
+    pub peer_refresh_s: u64,
 }
 
 impl Default for StorageConfig {
@@ -148,6 +152,7 @@ impl Default for StorageConfig {
             compaction_interval_s: 600,
             compaction_delay_s: 6 * 3600,
             retired_file_grace_s: 600,
+            peer_refresh_s: 30,
         }
     }
 }

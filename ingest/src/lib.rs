@@ -20,6 +20,7 @@ pub mod layout;
 pub mod manifest;
 pub mod parquet_file;
 pub mod payload;
+pub mod peers;
 pub mod persister;
 pub mod qc;
 pub mod reading;

@@ -89,7 +89,7 @@ impl ServiceSpec {
         format!(
             "[mqtt]\n{url}client_id = \"{}\"\ntopics = [\"{}/{{network}}/{{sensor}}/reading\"]\n{group}{}\n\
              [intake]\ndisconnect_grace_s = 1\nmax_age_days = 3650\n\n\
-             [storage]\ndata_dir = \"{}\"\npersist_interval_s = {}\n{writer}\n\
+             [storage]\ndata_dir = \"{}\"\npersist_interval_s = {}\npeer_refresh_s = 1\n{writer}\n\
              [http]\nlisten = \"127.0.0.1:0\"\n{token}\n{embedded}\n{}",
             self.client_id,
             self.topic_prefix,

@@ -1,0 +1,54 @@
+//! Other writers' files: several `ilot serve` processes on one shared subscription, and
+//! `ilot import`, each publish their own files and manifest in the same store. A service's
+//! queries (SQL API, dashboards) see them through a periodic reload of the other manifests.
+//!
+//! Safe because a writer deletes the files its compaction replaced only after
+//! `retired_file_grace_s`: a reload interval well under it means no query starts on a list
+//! older than the grace.
+
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+use crate::layout::DataFilePath;
+use crate::manifest::{DataFile, Manifest};
+use crate::store::{Store, StoreError};
+
+impl Store {
+    /// Whether this writer created `file` (its name starts with the writer id).
+    fn is_own(&self, file: &DataFile) -> bool {
+        let name = file.path.rsplit('/').next().unwrap_or_default();
+        DataFilePath::writer_of(name) == Some(self.writer.as_str())
+    }
+
+    /// Replace the other writers' files in what queries read by their manifests' current
+    /// lists. Returns how many files other writers publish.
+    pub async fn refresh_other_writers(&self) -> Result<usize, StoreError> {
+        let others: Vec<Arc<DataFile>> = Manifest::load_all(self.object_store.as_ref())
+            .await?
+            .into_iter()
+            .flat_map(|m| m.files)
+            .filter(|f| !self.is_own(f))
+            .map(Arc::new)
+            .collect();
+        let n = others.len();
+        let mut state = self.state.write().expect("store lock");
+        state.files.retain(|f| self.is_own(f));
+        state.files.extend(others);
+        Ok(n)
+    }
+}
+
+/// Reload the other writers' files every `every` until `shutdown`.
+pub async fn run_peer_refresh(store: Arc<Store>, every: Duration, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => match store.refresh_other_writers().await {
+                Ok(n) => metrics::gauge!("ilot_other_writers_files").set(n as f64),
+                Err(e) => tracing::warn!(error = %e, "reloading other writers' manifests failed; retrying"),
+            },
+            _ = shutdown.changed() => return,
+        }
+    }
+}
