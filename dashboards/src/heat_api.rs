@@ -27,9 +27,6 @@ use std::sync::Arc;
 use crate::HttpState;
 use crate::error::ApiError;
 
-/// How far back `/api/sensors` looks for each sensor's latest reading (partition pruning on
-/// `date`): a sensor silent for longer shows `latest: null`.
-pub const LATEST_WINDOW_DAYS: u64 = 7;
 /// The longest time range one request may cover.
 pub const MAX_RANGE_DAYS: i64 = 366;
 
@@ -256,46 +253,33 @@ pub async fn get_networks(State(state): State<Arc<HttpState>>) -> Result<Respons
 }
 
 const SENSORS_LATEST: &str = "
-WITH latest AS (
-    SELECT network, sensor_id, ts, temperature_c, humidity_pct, qc_flags, received_at,
-           row_number() OVER (PARTITION BY network, sensor_id ORDER BY ts DESC, (qc_flags & 16) ASC, received_at ASC) AS rn
-    FROM readings
-    WHERE date >= $1
-)
 SELECT s.network, s.sensor_id, s.name, s.lat, s.lon, s.elevation_m, s.lcz, s.role,
        l.ts, l.temperature_c, l.humidity_pct, l.qc_flags, l.received_at
 FROM sensors s
-LEFT JOIN latest l ON l.network = s.network AND l.sensor_id = s.sensor_id AND l.rn = 1
+LEFT JOIN latest_readings l ON l.network = s.network AND l.sensor_id = s.sensor_id
 ORDER BY s.network, s.sensor_id";
 
 const SENSORS_LATEST_OF_NETWORK: &str = "
-WITH latest AS (
-    SELECT network, sensor_id, ts, temperature_c, humidity_pct, qc_flags, received_at,
-           row_number() OVER (PARTITION BY network, sensor_id ORDER BY ts DESC, (qc_flags & 16) ASC, received_at ASC) AS rn
-    FROM readings
-    WHERE date >= $1 AND network = $2
-)
 SELECT s.network, s.sensor_id, s.name, s.lat, s.lon, s.elevation_m, s.lcz, s.role,
        l.ts, l.temperature_c, l.humidity_pct, l.qc_flags, l.received_at
 FROM sensors s
-LEFT JOIN latest l ON l.network = s.network AND l.sensor_id = s.sensor_id AND l.rn = 1
-WHERE s.network = $2
+LEFT JOIN latest_readings l ON l.network = s.network AND l.sensor_id = s.sensor_id
+WHERE s.network = $1
 ORDER BY s.sensor_id";
 
 const LATEST_FIELDS: [&str; 5] = ["ts", "temperature_c", "humidity_pct", "qc_flags", "received_at"];
 
 /// `GET /api/sensors[?network=]`: every registered sensor with its latest reading by
-/// measurement time (`ts`, not arrival), among the readings of the last
-/// [`LATEST_WINDOW_DAYS`] UTC days; `latest` is `null` for a sensor silent longer than that.
-/// At equal `ts` the stored reading wins over a `conflict`-flagged one.
+/// measurement time (`ts`, not arrival), from the `latest_readings` cache (no scan); `latest`
+/// is `null` for a sensor with no reading in the cache (silent since before the last
+/// `SEED_DAYS` days of data when the service started).
 pub async fn get_sensors(State(state): State<Arc<HttpState>>, Query(params): Query<Params>) -> Result<Response, ApiError> {
-    let since = today().checked_sub_days(Days::new(LATEST_WINDOW_DAYS)).expect("a date a week ago");
     let rows = match params.network.as_deref() {
         Some(network) => {
             known_network(&state.registry.snapshot(), network)?;
-            run(&state, SENSORS_LATEST_OF_NETWORK, vec![date(since), text(network)]).await?
+            run(&state, SENSORS_LATEST_OF_NETWORK, vec![text(network)]).await?
         }
-        None => run(&state, SENSORS_LATEST, vec![date(since)]).await?,
+        None => run(&state, SENSORS_LATEST, Vec::new()).await?,
     };
     let shaped = rows
         .rows
@@ -309,9 +293,8 @@ pub async fn get_sensors(State(state): State<Arc<HttpState>>, Query(params): Que
         .collect();
     Ok(Rows { rows: shaped, truncated: rows.truncated }.respond(json!({
         "network": params.network,
-        "latest": "newest measurement time (ts) per sensor",
-        "latest_since": since.to_string(),
-        "latest_window_days": LATEST_WINDOW_DAYS,
+        "latest": "newest measurement time (ts) per sensor, from the latest_readings cache",
+        "cache_seed_days": ilot_ingest::latest::SEED_DAYS,
     })))
 }
 

@@ -16,6 +16,7 @@ pub mod dead_letter;
 pub mod dedup;
 pub mod health;
 pub mod intake;
+pub mod latest;
 pub mod layout;
 pub mod manifest;
 pub mod parquet_file;

@@ -32,9 +32,15 @@ impl Store {
             .map(Arc::new)
             .collect();
         let n = others.len();
-        let mut state = self.state.write().expect("store lock");
-        state.files.retain(|f| self.is_own(f));
-        state.files.extend(others);
+        let new: Vec<Arc<DataFile>> = {
+            let mut state = self.state.write().expect("store lock");
+            let known: std::collections::HashSet<&str> = state.files.iter().map(|f| f.path.as_str()).collect();
+            let new = others.iter().filter(|f| !known.contains(f.path.as_str())).cloned().collect();
+            state.files.retain(|f| self.is_own(f));
+            state.files.extend(others);
+            new
+        };
+        self.seed_latest(&new).await?;
         Ok(n)
     }
 }

@@ -16,6 +16,7 @@ use crate::manifest::{DataFile, Manifest, ManifestError};
 use crate::parquet_file::{self, ParquetFileError};
 use crate::schema::{epoch_day, readings_to_batch};
 use crate::wal::WalEntry;
+use crate::latest::{LatestReadings, SEED_DAYS};
 use crate::{DeadLetter, Reading, qc};
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +65,8 @@ pub struct Store {
     /// When the object store is a local directory: its root, to fsync what is written there
     /// (object_store's local backend does not).
     local_root: std::sync::OnceLock<std::path::PathBuf>,
+    /// Every sensor's newest reading by measurement time.
+    pub(crate) latest: LatestReadings,
 }
 
 pub fn date_of(ts_ms: i64) -> NaiveDate {
@@ -84,15 +87,46 @@ impl Store {
                 .map(Arc::new)
                 .collect();
         }
-        Ok(Arc::new(Self {
+        let store = Arc::new(Self {
             object_store,
             writer,
-            state: RwLock::new(State { files, ..State::default() }),
+            state: RwLock::new(State { files: files.clone(), ..State::default() }),
             index: Mutex::new(KeyIndex::default()),
             manifest: tokio::sync::Mutex::new(manifest),
             runtime: tokio::runtime::Handle::current(),
             local_root: std::sync::OnceLock::new(),
-        }))
+            latest: LatestReadings::default(),
+        });
+        store.seed_latest(&files).await?;
+        Ok(store)
+    }
+
+    /// Feed the latest-reading cache from the readings files of the last [`SEED_DAYS`] days of
+    /// data of each network among `files`.
+    pub(crate) async fn seed_latest(&self, files: &[Arc<DataFile>]) -> Result<(), StoreError> {
+        let mut newest: BTreeMap<Option<&str>, NaiveDate> = BTreeMap::new();
+        for f in files.iter().filter(|f| f.dataset == Dataset::Readings) {
+            let e = newest.entry(f.network.as_deref()).or_insert(f.date);
+            *e = (*e).max(f.date);
+        }
+        let recent: Vec<Arc<DataFile>> = files
+            .iter()
+            .filter(|f| f.dataset == Dataset::Readings)
+            .filter(|f| newest.get(&f.network.as_deref()).is_some_and(|d| f.date >= *d - chrono::Days::new(SEED_DAYS as u64)))
+            .cloned()
+            .collect();
+        for f in &recent {
+            let network = f.network.clone().unwrap_or_default();
+            for batch in self.read_files(std::slice::from_ref(f)).await? {
+                self.latest.observe_batch(&network, &batch);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every sensor's newest reading by measurement time (the dashboards' "now").
+    pub fn latest_readings(&self) -> Vec<Reading> {
+        self.latest.snapshot()
     }
 
     pub fn object_store(&self) -> Arc<dyn ObjectStore> {
@@ -184,6 +218,9 @@ impl Store {
                     }
                 }
             }
+        }
+        for r in fresh.values().flatten() {
+            self.latest.observe(r);
         }
         let stored: usize = fresh.values().map(Vec::len).sum();
         metrics::counter!("ilot_readings_stored_total").increment(stored as u64);

@@ -98,6 +98,8 @@ impl QueryEngine {
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         let url = store_url();
         ctx.register_object_store(url.as_ref(), store.object_store());
+        ctx.register_table("latest_readings", Arc::new(crate::latest_table::LatestReadingsTable::new(store.clone())))
+            .map_err(|e| QueryError::Sql(e.to_string()))?;
         ctx.register_table("readings", Arc::new(ReadingsTable::new(store, url.clone())))
             .map_err(|e| QueryError::Sql(e.to_string()))?;
         for (name, kind) in [

@@ -12,6 +12,7 @@ pub mod crowdqc;
 pub mod crowdqc_table;
 pub mod engine;
 pub mod heat_indices;
+pub mod latest_table;
 pub mod local_time;
 pub mod night;
 pub mod output;

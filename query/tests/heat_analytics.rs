@@ -199,6 +199,19 @@ async fn views_give_the_known_answers_from_memory_and_from_parquet() {
     for (q, before) in VIEW_QUERIES.iter().zip(&from_memory) {
         assert_eq!(&rows(&engine, q).await, before, "{q}: memory and Parquet disagree");
     }
+
+    // "now": the newest measurement of each sensor, from the cache, and the same after a
+    // restart (seeded from the last days of stored data).
+    const LATEST: &str = "SELECT network, sensor_id, ts, temperature_c FROM latest_readings ORDER BY 1, 2";
+    const LATEST_BY_SCAN: &str = "SELECT network, sensor_id, max(ts), last_value(temperature_c ORDER BY ts) FROM readings GROUP BY 1, 2 ORDER BY 1, 2";
+    let latest = rows(&engine, LATEST).await;
+    assert_eq!(latest.len(), STATIONS.len() + 1);
+    assert_eq!(latest, rows(&engine, LATEST_BY_SCAN).await);
+    drop(engine);
+    let object_store = Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+    let reopened = Store::open(object_store, WriterId::new("w1").unwrap(), false).await.unwrap();
+    let engine = QueryEngine::new(reopened, registry(), QueryLimits::default()).await.unwrap();
+    assert_eq!(rows(&engine, LATEST).await, latest, "seeded from Parquet at start");
 }
 
 async fn check_uhi(engine: &QueryEngine) {
