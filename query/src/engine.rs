@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::heat_indices;
-use crate::registry_tables::{RegistryTable, RegistryTableKind};
+use crate::registry_tables::{RegistryTableKind, registry_table};
 use ilot_ingest::registry::RegistryHandle;
 use crate::readings_table::ReadingsTable;
 
@@ -98,16 +98,12 @@ impl QueryEngine {
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         let url = store_url();
         ctx.register_object_store(url.as_ref(), store.object_store());
-        ctx.register_table("latest_readings", Arc::new(crate::latest_table::LatestReadingsTable::new(store.clone())))
+        ctx.register_table("latest_readings", Arc::new(crate::latest_table::latest_readings_table(store.clone())))
             .map_err(|e| QueryError::Sql(e.to_string()))?;
         ctx.register_table("readings", Arc::new(ReadingsTable::new(store, url.clone())))
             .map_err(|e| QueryError::Sql(e.to_string()))?;
-        for (name, kind) in [
-            ("sensors", RegistryTableKind::Sensors),
-            ("networks", RegistryTableKind::Networks),
-            ("uhi_reference_sensors", RegistryTableKind::ReferenceSensors),
-        ] {
-            ctx.register_table(name, Arc::new(RegistryTable::new(registry.clone(), kind))).map_err(|e| QueryError::Sql(e.to_string()))?;
+        for kind in [RegistryTableKind::Sensors, RegistryTableKind::Networks, RegistryTableKind::ReferenceSensors] {
+            ctx.register_table(kind.name(), Arc::new(registry_table(registry.clone(), kind))).map_err(|e| QueryError::Sql(e.to_string()))?;
         }
         let crowdqc = crate::crowdqc_table::crowdqc_table(&url).map_err(|e| QueryError::Sql(e.to_string()))?;
         ctx.register_table("crowdqc", crowdqc).map_err(|e| QueryError::Sql(e.to_string()))?;

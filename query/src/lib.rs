@@ -20,6 +20,7 @@ pub mod pruning;
 pub mod readings_table;
 pub mod registry_tables;
 pub mod robust_stats;
+pub mod snapshot_table;
 pub mod solar;
 
 pub use engine::{QueryEngine, QueryError, QueryLimits, QueryResult};

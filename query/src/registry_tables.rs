@@ -1,17 +1,13 @@
 //! The registry in SQL: `sensors`, `networks` and `uhi_reference_sensors`, built from one
 //! registry snapshot at each scan, so an admin change is visible to the next query.
 
-use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, BooleanArray, Float64Array, Int32Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::Result;
-use datafusion::datasource::TableType;
-use datafusion::datasource::memory::MemorySourceConfig;
-use datafusion::logical_expr::Expr;
-use datafusion::physical_plan::ExecutionPlan;
 use ilot_ingest::registry::{Registry, RegistryHandle};
 use std::sync::Arc;
+
+use crate::snapshot_table::SnapshotTable;
 
 /// Which registry table.
 #[derive(Debug, Clone, Copy)]
@@ -21,21 +17,9 @@ pub enum RegistryTableKind {
     ReferenceSensors,
 }
 
-pub struct RegistryTable {
-    registry: Arc<RegistryHandle>,
-    kind: RegistryTableKind,
-}
-
-impl RegistryTable {
-    pub fn new(registry: Arc<RegistryHandle>, kind: RegistryTableKind) -> Self {
-        Self { registry, kind }
-    }
-}
-
-impl std::fmt::Debug for RegistryTable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "RegistryTable({:?})", self.kind)
-    }
+/// The registry table `kind`, rebuilt from the registry's snapshot at each scan.
+pub fn registry_table(registry: Arc<RegistryHandle>, kind: RegistryTableKind) -> SnapshotTable {
+    SnapshotTable::new(kind.name(), kind.schema(), move || kind.batch(&registry.snapshot()))
 }
 
 fn text(name: &str, nullable: bool) -> Field {
@@ -51,6 +35,15 @@ fn int(name: &str) -> Field {
 }
 
 impl RegistryTableKind {
+    /// The table's SQL name.
+    pub fn name(self) -> &'static str {
+        match self {
+            RegistryTableKind::Sensors => "sensors",
+            RegistryTableKind::Networks => "networks",
+            RegistryTableKind::ReferenceSensors => "uhi_reference_sensors",
+        }
+    }
+
     fn schema(self) -> SchemaRef {
         Arc::new(Schema::new(match self {
             RegistryTableKind::Sensors => vec![
@@ -158,27 +151,5 @@ impl RegistryTableKind {
             }
         };
         Ok(RecordBatch::try_new(self.schema(), columns)?)
-    }
-}
-
-#[async_trait]
-impl TableProvider for RegistryTable {
-    fn schema(&self) -> SchemaRef {
-        self.kind.schema()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::Base
-    }
-
-    async fn scan(
-        &self,
-        _state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let batch = self.kind.batch(&self.registry.snapshot())?;
-        MemorySourceConfig::try_new_exec(&[vec![batch]], self.kind.schema(), projection.cloned()).map(|e| e as Arc<dyn ExecutionPlan>)
     }
 }
