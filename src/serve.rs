@@ -44,6 +44,7 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
     }
     store.remove_orphans().await.context("removing files left by an interrupted persist")?;
     let registry = RegistryHandle::open(store.object_store(), &config.registry).await.context("loading the sensor registry")?;
+    registry.save().await.context("saving the sensor registry in force")?;
 
     let wal_dir = storage::wal_dir(&config.storage, &writer);
     let (wal, replayed) = FileWal::open(&wal_dir).with_context(|| format!("opening the WAL in {}", wal_dir.display()))?;

@@ -181,6 +181,12 @@ impl RegistryHandle {
         Ok(next)
     }
 
+    /// Save the registry in force (the saved one overlaid by the configuration), so that
+    /// `ilot sql`, `ilot qc` and other writers see what this service uses.
+    pub async fn save(&self) -> Result<(), RegistryError> {
+        self.update(|_| Ok(())).await.map(drop)
+    }
+
     pub async fn upsert_sensors(&self, sensors: Vec<Sensor>) -> Result<usize, RegistryError> {
         let mut n = 0;
         self.update(|r| {
