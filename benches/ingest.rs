@@ -30,10 +30,10 @@ async fn raw_delivery(port: u16, sensors: usize, steps: u64) -> Duration {
         while let Ok(e) = eventloop.poll().await {
             if let Event::Incoming(Packet::Publish(_)) = e {
                 n += 1;
-                if n == expected {
-                    if let Some(tx) = done_tx.take() {
-                        let _ = tx.send(Instant::now());
-                    }
+                if n == expected
+                    && let Some(tx) = done_tx.take()
+                {
+                    let _ = tx.send(Instant::now());
                 }
             }
         }

@@ -73,10 +73,11 @@ impl IntakeHealth {
         if let Some(e) = self.wal_error.lock().expect("health lock").clone() {
             problems.push(format!("intake stalled: WAL cannot commit ({e})"));
         }
-        if let (Some(max), true) = (max_silence_ms, subscribed) {
-            if last != 0 && now_ms - last > max {
-                problems.push(format!("intake stalled: no message for {} s", (now_ms - last) / 1000));
-            }
+        if let (Some(max), true) = (max_silence_ms, subscribed)
+            && last != 0
+            && now_ms - last > max
+        {
+            problems.push(format!("intake stalled: no message for {} s", (now_ms - last) / 1000));
         }
         HealthReport {
             healthy: problems.is_empty(),

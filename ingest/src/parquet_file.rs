@@ -51,7 +51,7 @@ pub fn sorted_file_batch(batches: &[RecordBatch]) -> Result<RecordBatch, Parquet
             let idx: Vec<usize> =
                 schema.fields().iter().map(|f| b.schema().index_of(f.name())).collect::<Result<_, _>>()?;
             let p = b.project(&idx)?;
-            Ok(RecordBatch::try_new(schema.clone(), p.columns().to_vec())?)
+            RecordBatch::try_new(schema.clone(), p.columns().to_vec())
         })
         .collect::<Result<_, ArrowError>>()?;
     let all = concat_batches(&schema, &projected)?;

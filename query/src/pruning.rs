@@ -61,19 +61,19 @@ impl PartitionBounds {
                 }
             }
             Expr::InList(list) if !list.negated => {
-                if let Expr::Column(c) = list.expr.as_ref() {
-                    if c.name == "network" {
-                        let values: Option<BTreeSet<String>> = list
-                            .list
-                            .iter()
-                            .map(|e| match e {
-                                Expr::Literal(v, _) => utf8(v),
-                                _ => None,
-                            })
-                            .collect();
-                        if let Some(values) = values {
-                            self.networks = Some(values);
-                        }
+                if let Expr::Column(c) = list.expr.as_ref()
+                    && c.name == "network"
+                {
+                    let values: Option<BTreeSet<String>> = list
+                        .list
+                        .iter()
+                        .map(|e| match e {
+                            Expr::Literal(v, _) => utf8(v),
+                            _ => None,
+                        })
+                        .collect();
+                    if let Some(values) = values {
+                        self.networks = Some(values);
                     }
                 }
             }

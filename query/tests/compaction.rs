@@ -33,8 +33,7 @@ fn readings(day_start_ms: i64, sensors: usize, steps: i64, seed: i64) -> Vec<Rea
 
 async fn count(engine: &QueryEngine, sql: &str) -> String {
     let r = engine.query(sql).await.unwrap();
-    let text = datafusion::arrow::util::pretty::pretty_format_batches(&r.batches).unwrap().to_string();
-    text
+    datafusion::arrow::util::pretty::pretty_format_batches(&r.batches).unwrap().to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

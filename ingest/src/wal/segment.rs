@@ -151,10 +151,10 @@ impl FileWal {
 impl Wal for FileWal {
     fn append(&mut self, entries: &[WalEntry]) -> Result<(), WalError> {
         let result = self.write_and_sync(entries);
-        if result.is_err() {
-            if let Err(e) = self.truncate_to_committed() {
-                tracing::error!(error = %e, "could not cut the WAL segment back after a failed write");
-            }
+        if result.is_err()
+            && let Err(e) = self.truncate_to_committed()
+        {
+            tracing::error!(error = %e, "could not cut the WAL segment back after a failed write");
         }
         result
     }

@@ -102,7 +102,7 @@ fn m5_opts(
                 continue;
             }
             let d: f64 = geod.inverse(lat_a, lon_a, lat_b, lon_b);
-            if !(d <= RADIUS_M) {
+            if d.is_nan() || d > RADIUS_M {
                 continue;
             }
             if has_z {
