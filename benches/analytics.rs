@@ -1,0 +1,474 @@
+//! Analytics benchmark (see BENCHMARKS.md): ilot's heat-analytics queries over a year of a
+//! 1,000-sensor network, against DuckDB on the same Parquet files in the same run.
+//!
+//! 1. **Generate** the readings deterministically (seasonal + diurnal cycle, a July heat wave,
+//!    per-sensor urban offsets stronger at night, day-to-day weather shared by the network,
+//!    noise, dropouts, 2-hour outages, rare spikes; 0.01 °C / 0.1 %RH), one Parquet file per
+//!    month, plus the registry CSV (10 % `rural` sensors in LCZ D) and the configuration.
+//! 2. **Import** them with the release binary, `ilot import --network bench` (rows/s, peak RSS).
+//! 3. **Query** with `ilot sql --format csv` (fresh process each time, best of 3, peak RSS;
+//!    `SELECT 1` gives the process start cost, reported as raw and net) under
+//!    `query.memory_limit_mib = 1024`: nightly UHI, daily Tn/Tx, IBM, the latest reading per
+//!    sensor ("now") and one sensor's week.
+//! 4. **DuckDB** (`benches/duckdb_analytics.py`, in one Python process, same thread count and
+//!    memory limit) runs its plain and its best equivalent SQL on `<store>/readings`, including
+//!    an hourly rollup table whose creation is timed separately; the results are compared.
+//!
+//! Run: `cargo bench --bench analytics` (ILOT_BENCH_SENSORS=1000, ILOT_BENCH_DAYS=365 by
+//! default; ILOT_BENCH_DIR keeps the generated files and store for the next run, which then
+//! skips generation and import; ILOT_BENCH_PYTHON names the Python with `duckdb`).
+
+use arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use chrono::{Datelike, NaiveDate};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const NETWORK: &str = "bench";
+const WEEK_SENSOR: &str = "bench-0042";
+const STEP_MS: i64 = 300_000;
+const DAY_MS: i64 = 86_400_000;
+const RUNS: usize = 3;
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deterministic generator
+
+fn mix(mut x: u64) -> u64 {
+    // splitmix64 finaliser
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// Uniform in [0, 1) from the keys.
+fn unit(a: u64, b: u64, salt: u64) -> f64 {
+    (mix(mix(a ^ salt.rotate_left(17)) ^ b) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Roughly standard normal (sum of three uniforms).
+fn gauss(a: u64, b: u64, salt: u64) -> f64 {
+    (unit(a, b, salt) + unit(a, b, salt + 1) + unit(a, b, salt + 2) - 1.5) * 2.0
+}
+
+struct Sensor {
+    id: String,
+    rural: bool,
+    lcz: &'static str,
+    day_offset: f64,
+    night_offset: f64,
+}
+
+fn sensors(n: usize) -> Vec<Sensor> {
+    const URBAN_LCZ: [(&str, f64); 6] = [("2", 3.2), ("3", 2.8), ("5", 2.0), ("6", 1.6), ("8", 1.8), ("9", 1.0)];
+    (0..n)
+        .map(|i| {
+            let jitter = gauss(i as u64, 0, 11) * 0.3;
+            let (rural, lcz, night) = if i % 10 == 0 { (true, "D", 0.0) } else { (false, URBAN_LCZ[i % 6].0, URBAN_LCZ[i % 6].1) };
+            Sensor { id: format!("{NETWORK}-{i:04}"), rural, lcz, day_offset: jitter + night * 0.25, night_offset: jitter + night }
+        })
+        .collect()
+}
+
+/// Air temperature (°C, unrounded) of `sensor` at `ts_ms`.
+fn temperature(s: &Sensor, sensor: u64, ts_ms: i64) -> f64 {
+    use std::f64::consts::PI;
+    let day = ts_ms.div_euclid(DAY_MS);
+    let hour = ts_ms.rem_euclid(DAY_MS) as f64 / 3_600_000.0;
+    let doy = (day - 20089) as f64; // days since 2025-01-01
+    let seasonal = 13.5 - 8.5 * (2.0 * PI * (doy - 20.0) / 365.0).cos();
+    let heat_wave = if (190.0..204.0).contains(&doy) { 7.0 * (PI * (doy - 190.0) / 14.0).sin() } else { 0.0 };
+    // Weather shared by the network, interpolated between daily values.
+    let frac = hour / 24.0;
+    let weather = 3.0 * (gauss(day as u64, 0, 21) * (1.0 - frac) + gauss(day as u64 + 1, 0, 21) * frac);
+    let diurnal = (2.0 * PI * (hour - 9.0) / 24.0).sin(); // max 15 h, min 3 h
+    let nightness = (1.0 - diurnal) / 2.0;
+    let urban = s.day_offset + (s.night_offset - s.day_offset) * nightness;
+    let noise = 0.12 * gauss(sensor, ts_ms as u64, 31);
+    let spike = if unit(sensor, ts_ms as u64, 41) < 5e-5 { 6.0 } else { 0.0 };
+    seasonal + heat_wave + weather + (5.0 + heat_wave / 7.0) * diurnal + urban + noise + spike
+}
+
+/// Whether the reading is missing: 1.2 % dropouts, and a 2-hour outage on 3 % of sensor-days.
+fn missing(sensor: u64, ts_ms: i64) -> bool {
+    let day = ts_ms.div_euclid(DAY_MS) as u64;
+    if unit(sensor, day, 51) < 0.03 {
+        let start_h = (mix(sensor ^ day << 20) % 22) as i64;
+        let h = ts_ms.rem_euclid(DAY_MS) / 3_600_000;
+        if (start_h..start_h + 2).contains(&h) {
+            return true;
+        }
+    }
+    unit(sensor, ts_ms as u64, 61) < 0.012
+}
+
+fn round_to(x: f64, step: f64) -> f64 {
+    (x / step).round() * step
+}
+
+/// One Parquet file per calendar month in `[start, start + days)`; returns the row count.
+fn generate(dir: &Path, sensors: &[Sensor], start: NaiveDate, days: u64) -> u64 {
+    std::fs::create_dir_all(dir).unwrap();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("sensor_id", DataType::Utf8, false),
+        Field::new("ts", DataType::Int64, false),
+        Field::new("temperature_c", DataType::Float64, false),
+        Field::new("humidity_pct", DataType::Float64, false),
+    ]));
+    let props = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap())).build();
+    let end = start + chrono::Days::new(days);
+    let mut rows = 0u64;
+    let mut month_start = start;
+    while month_start < end {
+        let next_month = NaiveDate::from_ymd_opt(month_start.year() + month_start.month() as i32 / 12, month_start.month() % 12 + 1, 1).unwrap();
+        let month_end = next_month.min(end);
+        let path = dir.join(format!("{}.parquet", month_start.format("%Y-%m")));
+        let mut writer = ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), schema.clone(), Some(props.clone())).unwrap();
+        let (t0, t1) = (ms(month_start), ms(month_end));
+        for (i, s) in sensors.iter().enumerate() {
+            let (mut ts, mut temp, mut hum) = (Vec::new(), Vec::new(), Vec::new());
+            for t in (t0..t1).step_by(STEP_MS as usize) {
+                if missing(i as u64, t) {
+                    continue;
+                }
+                let c = temperature(s, i as u64, t);
+                ts.push(t);
+                temp.push(round_to(c, 0.01));
+                hum.push(round_to((70.0 - 2.5 * (c - 14.0) + 3.0 * gauss(i as u64, t as u64, 71)).clamp(15.0, 100.0), 0.1));
+            }
+            rows += ts.len() as u64;
+            let ids = StringArray::from(vec![s.id.as_str(); ts.len()]);
+            let batch = RecordBatch::try_new(
+                schema.clone(),
+                vec![Arc::new(ids), Arc::new(Int64Array::from(ts)), Arc::new(Float64Array::from(temp)), Arc::new(Float64Array::from(hum))],
+            )
+            .unwrap();
+            writer.write(&batch).unwrap();
+        }
+        writer.close().unwrap();
+        month_start = next_month;
+    }
+    rows
+}
+
+fn ms(d: NaiveDate) -> i64 {
+    d.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_millis()
+}
+
+fn write_registry(path: &Path, sensors: &[Sensor]) {
+    let mut csv = String::from("network,sensor_id,lat,lon,lcz,role\n");
+    for (i, s) in sensors.iter().enumerate() {
+        let (lat, lon) = (43.50 + 0.2 * unit(i as u64, 1, 81), 1.30 + 0.3 * unit(i as u64, 2, 81));
+        let role = if s.rural { "rural" } else { "urban" };
+        csv += &format!("{NETWORK},{},{lat:.5},{lon:.5},{},{role}\n", s.id, s.lcz);
+    }
+    std::fs::write(path, csv).unwrap();
+}
+
+fn write_config(path: &Path, data: &Path, sensors_csv: &Path) {
+    let toml = format!(
+        "[storage]\ndata_dir = {data:?}\n\n[intake]\nmax_age_days = 4000\n\n[query]\nmemory_limit_mib = 1024\ntimeout_s = 3600\n\n\
+         [registry]\nsensor_files = [{sensors_csv:?}]\n\n[registry.networks.{NETWORK}]\ndepartement = \"31\"\n"
+    );
+    std::fs::write(path, toml).unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timed processes
+
+struct Run {
+    secs: f64,
+    rss_mib: f64,
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+/// Run `argv` to completion: wall time, peak RSS (GNU time's `%M`, else `VmHWM` polled from
+/// /proc), output.
+fn run(argv: &[String]) -> Run {
+    let tmp = tempfile::tempdir().unwrap();
+    let (out, err, rss) = (tmp.path().join("out"), tmp.path().join("err"), tmp.path().join("rss"));
+    let gnu_time = Path::new("/usr/bin/time").exists();
+    let mut cmd = if gnu_time {
+        let mut c = Command::new("/usr/bin/time");
+        c.args(["-f", "%M", "-o", rss.to_str().unwrap()]).args(argv);
+        c
+    } else {
+        let mut c = Command::new(&argv[0]);
+        c.args(&argv[1..]);
+        c
+    };
+    cmd.stdout(std::fs::File::create(&out).unwrap()).stderr(std::fs::File::create(&err).unwrap()).env("RUST_LOG", "warn");
+    // ilot reads every ILOT_* variable as configuration: hide the bench's own.
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("ILOT_BENCH")) {
+        cmd.env_remove(k);
+    }
+    let started = Instant::now();
+    let mut child = cmd.spawn().expect("spawn");
+    let mut hwm_kb = 0.0f64;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if !gnu_time {
+            let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+            let kb = status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok());
+            hwm_kb = hwm_kb.max(kb.unwrap_or(0.0));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    let secs = started.elapsed().as_secs_f64();
+    if gnu_time {
+        let text = std::fs::read_to_string(&rss).unwrap_or_default();
+        hwm_kb = text.lines().rev().find_map(|l| l.trim().parse().ok()).unwrap_or(0.0);
+    }
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+    Run { secs, rss_mib: hwm_kb / 1024.0, ok: status.success(), stdout: read(&out), stderr: read(&err) }
+}
+
+struct Ilot {
+    bin: String,
+    config: PathBuf,
+}
+
+impl Ilot {
+    fn argv(&self, args: &[&str]) -> Vec<String> {
+        let mut v = vec![self.bin.clone(), "--config".into(), self.config.display().to_string()];
+        v.extend(args.iter().map(|s| s.to_string()));
+        v
+    }
+
+    /// Best of `RUNS` fresh `ilot sql` processes (time and RSS of the fastest; RSS max over runs).
+    fn sql(&self, sql: &str) -> Result<Run, String> {
+        let mut best: Option<Run> = None;
+        let mut rss_max: f64 = 0.0;
+        for _ in 0..RUNS {
+            let r = run(&self.argv(&["sql", "--format", "csv", sql]));
+            if !r.ok {
+                return Err(r.stderr.trim().to_string());
+            }
+            rss_max = rss_max.max(r.rss_mib);
+            if best.as_ref().is_none_or(|b| r.secs < b.secs) {
+                best = Some(r);
+            }
+        }
+        let mut best = best.unwrap();
+        best.rss_mib = rss_max;
+        Ok(best)
+    }
+}
+
+/// CSV output (header + rows) → rows of cells.
+fn csv_rows(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut lines = text.lines().filter(|l| !l.is_empty());
+    let header = lines.next().unwrap_or_default().split(',').map(str::to_string).collect();
+    (header, lines.map(|l| l.split(',').map(str::to_string).collect()).collect())
+}
+
+fn num(cell: &str) -> f64 {
+    cell.trim().parse().unwrap_or(f64::NAN)
+}
+
+fn ts_ms(cell: &str) -> f64 {
+    let c = cell.trim();
+    chrono::DateTime::parse_from_rfc3339(c)
+        .map(|t| t.timestamp_millis())
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(c, "%Y-%m-%dT%H:%M:%S%.f").map(|t| t.and_utc().timestamp_millis()))
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(c, "%Y-%m-%d %H:%M:%S%.f").map(|t| t.and_utc().timestamp_millis()))
+        .map_or(f64::NAN, |t| t as f64)
+}
+
+/// The numbers compared with DuckDB's for each query.
+fn summarise(name: &str, csv: &str) -> Vec<f64> {
+    let (header, rows) = csv_rows(csv);
+    match name {
+        "now" => {
+            let col = header.iter().position(|h| h == "ts" || h.starts_with("max(")).unwrap_or(1);
+            let t: Vec<f64> = rows.iter().map(|r| ts_ms(&r[col])).collect();
+            vec![rows.len() as f64, t.iter().copied().fold(f64::NAN, f64::min), t.iter().copied().fold(f64::NAN, f64::max)]
+        }
+        "week" => vec![rows.len() as f64, rows.iter().map(|r| num(&r[1])).sum()],
+        _ => rows.first().map(|r| r.iter().map(|c| num(c)).collect()).unwrap_or_default(),
+    }
+}
+
+fn agree(a: &[f64], b: &[f64]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-6 * x.abs().max(y.abs()).max(1.0) || (x.is_nan() && y.is_nan()))
+}
+
+fn fmt_vec(v: &[f64]) -> String {
+    v.iter().map(|x| if x.fract() == 0.0 && x.abs() < 1e15 { format!("{x:.0}") } else { format!("{x:.6}") }).collect::<Vec<_>>().join(", ")
+}
+
+// ---------------------------------------------------------------------------------------------
+
+fn main() {
+    let n_sensors = env_or("ILOT_BENCH_SENSORS", 1_000) as usize;
+    let days = env_or("ILOT_BENCH_DAYS", 365);
+    // The window is centred on the July heat wave (a full year: 2025-01-18 .. 2026-01-17).
+    let start = NaiveDate::from_ymd_opt(2025, 7, 20).unwrap() - chrono::Days::new(days / 2);
+    let last_day = start + chrono::Days::new(days - 1);
+    let keep = std::env::var_os("ILOT_BENCH_DIR").map(PathBuf::from);
+    let tmp = tempfile::tempdir().unwrap();
+    let root = keep.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    std::fs::create_dir_all(&root).unwrap();
+    let (input, data) = (root.join("input"), root.join("data"));
+    let (sensors_csv, config) = (root.join("sensors.csv"), root.join("ilot.toml"));
+    let params = format!("sensors={n_sensors} days={days} start={start}");
+    let marker = root.join("bench-params.txt");
+    if let Ok(previous) = std::fs::read_to_string(&marker) {
+        assert_eq!(previous.lines().next().unwrap_or(""), params, "{} holds another scale: use another ILOT_BENCH_DIR", root.display());
+    }
+    println!("# analytics benchmark: {n_sensors} sensors, {days} days ({start} .. {last_day}) at 5 min, store {}", root.display());
+
+    let fleet = sensors(n_sensors);
+    write_registry(&sensors_csv, &fleet);
+    write_config(&config, &data, &sensors_csv);
+    let ilot = Ilot { bin: env!("CARGO_BIN_EXE_ilot").to_string(), config: config.clone() };
+
+    // 1. Input files.
+    let rows_file = input.join("rows.txt");
+    let rows: u64 = match std::fs::read_to_string(&rows_file).ok().and_then(|t| t.trim().parse().ok()) {
+        Some(rows) => {
+            println!("input: reusing {} ({rows} readings)", input.display());
+            rows
+        }
+        None => {
+            let t = Instant::now();
+            let rows = generate(&input, &fleet, start, days);
+            std::fs::write(&rows_file, rows.to_string()).unwrap();
+            std::fs::write(&marker, &params).unwrap();
+            println!("input: generated {rows} readings in {:.1} s", t.elapsed().as_secs_f64());
+            rows
+        }
+    };
+    let mut files: Vec<String> =
+        std::fs::read_dir(&input).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "parquet")).map(|p| p.display().to_string()).collect();
+    files.sort();
+
+    // 2. Import.
+    let imported = data.join("bench-imported.txt");
+    if imported.exists() {
+        println!("import: reusing the store ({})", std::fs::read_to_string(&imported).unwrap().trim());
+    } else {
+        let mut args = vec!["import", "--network", NETWORK, "--progress-s", "0"];
+        args.extend(files.iter().map(String::as_str));
+        let r = run(&ilot.argv(&args));
+        assert!(r.ok, "ilot import failed:\n{}", r.stderr);
+        let line = format!("{rows} readings in {:.1} s = {:.0} rows/s, peak RSS {:.0} MiB", r.secs, rows as f64 / r.secs, r.rss_mib);
+        println!("import: {line}\n{}", r.stderr.trim());
+        std::fs::write(&imported, line).unwrap();
+    }
+
+    // 3. ilot.
+    let week_start = start + chrono::Days::new(days / 2);
+    let week_end = week_start + chrono::Days::new(7);
+    let week_sql = format!(
+        "SELECT ts, temperature_c FROM readings WHERE sensor_id = '{WEEK_SENSOR}' AND ts >= TIMESTAMP '{week_start} 00:00:00' AND ts < TIMESTAMP '{week_end} 00:00:00'"
+    );
+    let now_fallback = format!("SELECT sensor_id, max(ts) FROM readings WHERE date >= DATE '{}' GROUP BY sensor_id", last_day - chrono::Days::new(1));
+    let queries: Vec<(&str, String)> = vec![
+        ("uhi_nightly", "SELECT count(*), avg(uhi_mean_c), max(uhi_max_c) FROM uhi_nightly".into()),
+        ("daily_tn_tx", "SELECT count(*), avg(tn_c), avg(tx_c) FROM daily_tn_tx".into()),
+        ("ibm", "SELECT count(*), sum(CASE WHEN canicule_criterion_met THEN 1 ELSE 0 END) FROM ibm".into()),
+        ("now", "SELECT * FROM latest_readings".into()),
+        ("week", week_sql),
+    ];
+    let start_cost = ilot.sql("SELECT 1").expect("SELECT 1");
+    println!("ilot process start (SELECT 1): {:.3} s, peak RSS {:.0} MiB", start_cost.secs, start_cost.rss_mib);
+    let mut ilot_results = Vec::new();
+    for (name, sql) in &queries {
+        let mut sql = sql.clone();
+        let mut result = ilot.sql(&sql);
+        if *name == "now" && result.is_err() {
+            println!("note: `latest_readings` is not available ({}); 'now' falls back to max(ts) over the last two days", result.err().unwrap());
+            sql = now_fallback.clone();
+            result = ilot.sql(&sql);
+        }
+        let r = result.unwrap_or_else(|e| panic!("{name}: {e}"));
+        println!("ilot {name}: {:.3} s (net {:.3} s), peak RSS {:.0} MiB  [{sql}]", r.secs, r.secs - start_cost.secs, r.rss_mib);
+        ilot_results.push((name.to_string(), r.secs, r.rss_mib, summarise(name, &r.stdout)));
+    }
+
+    // 4. DuckDB.
+    let python = std::env::var("ILOT_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/duckdb_analytics.py");
+    let argv: Vec<String> = [
+        python.as_str(),
+        script.to_str().unwrap(),
+        "--store",
+        data.to_str().unwrap(),
+        "--sensors",
+        sensors_csv.to_str().unwrap(),
+        "--last-day",
+        &last_day.to_string(),
+        "--week-sensor",
+        WEEK_SENSOR,
+        "--week-start",
+        &week_start.to_string(),
+        "--runs",
+        &RUNS.to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let duck = run(&argv);
+    let duck: serde_json::Value = if duck.ok {
+        print!("{}", duck.stderr);
+        serde_json::from_str(&duck.stdout).expect("DuckDB script prints JSON")
+    } else {
+        println!("DuckDB skipped (pip install duckdb==2.0.0): {}", duck.stderr.trim());
+        serde_json::Value::Null
+    };
+
+    // 5. Table and comparison.
+    println!("\nDuckDB {}: hourly rollup created in {:.3} s; DuckDB process peak RSS {:.0} MiB", duck["version"].as_str().unwrap_or("-"), duck["rollup_create_s"].as_f64().unwrap_or(f64::NAN), duck["peak_rss_mib"].as_f64().unwrap_or(f64::NAN));
+    println!("\n| query | ilot best (s) | ilot net of start (s) | ilot peak RSS (MiB) | DuckDB plain (s) | DuckDB best scan (s) | DuckDB best (s) | best variant | ilot/DuckDB best, raw | ilot/DuckDB best, net |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let mut disagreements = Vec::new();
+    for (name, secs, rss, ilot_values) in &ilot_results {
+        let q = &duck["queries"][name];
+        let plain = q["plain"]["s"].as_f64().unwrap_or(f64::NAN);
+        let (mut best, mut variant, mut scan) = (f64::INFINITY, String::from("-"), f64::INFINITY);
+        for (v, r) in q.as_object().into_iter().flatten() {
+            let s = r["s"].as_f64().unwrap_or(f64::INFINITY);
+            if v != "rollup" {
+                scan = scan.min(s); // best without the precomputed rollup table
+            }
+            if s < best {
+                (best, variant) = (s, v.clone());
+            }
+            let d: Vec<f64> = r["result"].as_array().into_iter().flatten().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect();
+            if !agree(ilot_values, &d) {
+                disagreements.push(format!("{name} [{v}]: ilot [{}] vs DuckDB [{}]", fmt_vec(ilot_values), fmt_vec(&d)));
+            }
+        }
+        let net = secs - start_cost.secs;
+        println!("| {name} | {secs:.3} | {net:.3} | {rss:.0} | {plain:.3} | {scan:.3} | {best:.3} | {variant} | {:.2} | {:.2} |", secs / best, net / best);
+    }
+    println!("\nresults (ilot): ");
+    for (name, _, _, v) in &ilot_results {
+        println!("  {name}: [{}]", fmt_vec(v));
+    }
+    if duck.is_null() {
+        return;
+    }
+    if disagreements.is_empty() {
+        println!("DuckDB agrees with ilot on every query and variant (relative 1e-6)");
+    } else {
+        println!("DISAGREEMENTS between DuckDB and ilot:");
+        for d in &disagreements {
+            println!("  {d}");
+        }
+    }
+}
