@@ -48,30 +48,52 @@ impl Config {
             None if Path::new("ilot.toml").exists() => figment = figment.merge(Toml::file_exact("ilot.toml")),
             None => {}
         }
-        figment.merge(Env::prefixed("ILOT_").split("__")).extract().map_err(Box::new)
+        // Only `ILOT_<SECTION>__<KEY>` variables are configuration: `ILOT_CONFIG` (the file's
+        // path) and other `ILOT_*` variables (benchmarks, wrappers) must not be read as keys.
+        figment.merge(Env::prefixed("ILOT_").filter(|key| key.as_str().contains("__")).split("__")).extract().map_err(Box::new)
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures return figment::Error
 mod tests {
     use super::*;
 
     #[test]
     fn the_shipped_production_example_is_a_valid_configuration() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/ilot.toml");
-        let config = Config::load(Some(&path)).expect("deploy/ilot.toml loads");
-        assert_eq!(config.mqtt.protocol, ilot_ingest::config::MqttProtocol::V5);
-        assert!(config.mqtt.url.starts_with("mqtts://"));
-        assert_eq!(config.mqtt.datastreams["1001"], "toulouse/tls-001");
-        assert_eq!(config.query.memory_limit_mib, 2048);
+        // In a jail: the environment test below sets ILOT_* variables meanwhile.
+        figment::Jail::expect_with(|_| {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/ilot.toml");
+            let config = Config::load(Some(&path)).map_err(|e| e.to_string())?;
+            assert_eq!(config.mqtt.protocol, ilot_ingest::config::MqttProtocol::V5);
+            assert!(config.mqtt.url.starts_with("mqtts://"));
+            assert_eq!(config.mqtt.datastreams["1001"], "toulouse/tls-001");
+            assert_eq!(config.query.memory_limit_mib, 2048);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn only_section_key_variables_are_configuration() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("ILOT_CONFIG", "/nonexistent/ilot.toml");
+            jail.set_env("ILOT_BENCH_SENSORS", "100");
+            jail.set_env("ILOT_MQTT__URL", "mqtt://broker.example:1883");
+            jail.set_env("ILOT_STORAGE__PEER_REFRESH_S", "5");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.mqtt.url, "mqtt://broker.example:1883");
+            assert_eq!(config.storage.peer_refresh_s, 5);
+            Ok(())
+        });
     }
 
     #[test]
     fn unknown_keys_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("bad.toml");
-        std::fs::write(&path, "[mqtt]\nurll = \"mqtt://x\"\n").unwrap();
-        let err = Config::load(Some(&path)).unwrap_err().to_string();
-        assert!(err.contains("urll"), "{err}");
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("bad.toml", "[mqtt]\nurll = \"mqtt://x\"\n")?;
+            let err = Config::load(Some(Path::new("bad.toml"))).unwrap_err().to_string();
+            assert!(err.contains("urll"), "{err}");
+            Ok(())
+        });
     }
 }
