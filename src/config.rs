@@ -38,6 +38,7 @@ pub struct Config {
     pub query: QueryLimits,
     pub embedded_broker: EmbeddedBrokerConfig,
     pub registry: RegistryConfig,
+    pub crowdqc: ilot_query::crowdqc::job::CrowdQcSchedule,
 }
 
 impl Config {

@@ -116,6 +116,13 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
     });
 
     let engine = Arc::new(QueryEngine::new(store.clone(), registry.clone(), config.query.clone()).await?);
+    let crowdqc = tokio::spawn(ilot_query::crowdqc::job::run_scheduled(
+        engine.clone(),
+        registry.clone(),
+        store.object_store(),
+        config.crowdqc.clone(),
+        shutdown_rx.clone(),
+    ));
     let mut http_config = config.http.clone();
     http_config.disconnect_grace_ms = (config.intake.disconnect_grace_s * 1000) as i64;
     http_config.max_silence_ms = (config.intake.max_silence_s > 0).then_some((config.intake.max_silence_s * 1000) as i64);
@@ -145,6 +152,7 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
     let acker = intake.stop_reading().await;
     let _ = persister.await;
     let _ = compactor.await;
+    crowdqc.abort();
     if let Some(p) = peers {
         let _ = p.await;
     }

@@ -6,6 +6,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::ScalarValue;
 use datafusion::error::DataFusionError;
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -88,6 +89,9 @@ impl QueryEngine {
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_limit(limits.memory_limit_mib * 1024 * 1024, 1.0)
             .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled))
+            // No directory-listing cache: DataFusion 55 keeps listings forever by default, and the
+            // `crowdqc` table must see each new run's file at once.
+            .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
             .build_arc()
             .map_err(|e| QueryError::Sql(e.to_string()))?;
         let mut config = SessionConfig::new().with_information_schema(true).with_default_catalog_and_schema("ilot", "public");

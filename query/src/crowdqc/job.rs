@@ -2,7 +2,8 @@
 //! hourly means (the regular grid CrowdQC+ expects: every registered station × every hour of
 //! the month, missing hours as nulls), runs the level chain m1 … o3, and writes the flags as
 //! one Parquet file per network-month (`qc/crowdqc/network=…/month=…/crowdqc.parquet`, replaced
-//! whole by each run), which SQL reads as the `crowdqc` table.
+//! whole by each run), which SQL reads as the `crowdqc` table. `ilot serve` also runs it on
+//! a schedule ([`run_scheduled`], `[crowdqc] interval_s`) over the current month.
 
 use chrono::{Datelike, NaiveDate};
 use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
@@ -166,4 +167,74 @@ fn result_batch(grid: &CrowdQcGrid, flags: &CrowdQcFlags, names: &[&str]) -> Res
             bools(&flags.o3),
         ],
     )
+}
+
+/// `[crowdqc]` in `ilot.toml`: the service's own CrowdQC+ runs.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CrowdQcSchedule {
+    /// Run over the current UTC month (and the previous one during the first days of a month,
+    /// while its last days may still change) of every crowdsourced network this often; 0 = never.
+    pub interval_s: u64,
+    /// CrowdQC+ `m5_keep_isolated`.
+    pub keep_isolated: bool,
+}
+
+impl Default for CrowdQcSchedule {
+    fn default() -> Self {
+        Self { interval_s: 3600, keep_isolated: false }
+    }
+}
+
+/// The months a scheduled run covers on `today`: the current one, and the previous one during
+/// the first three days of a month.
+pub fn scheduled_months(today: NaiveDate) -> Vec<NaiveDate> {
+    let first = today.with_day(1).expect("day 1 exists");
+    let mut months = vec![first];
+    if today.day() <= 3 {
+        months.insert(0, first.checked_sub_months(chrono::Months::new(1)).expect("month in range"));
+    }
+    months
+}
+
+/// Run CrowdQC+ on every crowdsourced network every `schedule.interval_s` until `shutdown`.
+/// A failed run is logged and counted, and retried at the next tick.
+pub async fn run_scheduled(
+    engine: Arc<QueryEngine>,
+    registry: Arc<ilot_ingest::registry::RegistryHandle>,
+    store: Arc<dyn ObjectStore>,
+    schedule: CrowdQcSchedule,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    if schedule.interval_s == 0 {
+        return;
+    }
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(schedule.interval_s));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let snapshot = registry.snapshot();
+        for network in snapshot.network_names().into_iter().filter(|n| snapshot.settings(n).crowdsourced) {
+            for month in scheduled_months(chrono::Utc::now().date_naive()) {
+                if let Err(e) = run_month(&engine, &snapshot, &store, &network, month, schedule.keep_isolated).await {
+                    metrics::counter!("ilot_crowdqc_failures_total").increment(1);
+                    tracing::warn!(network, month = %month.format("%Y-%m"), error = %e, "scheduled CrowdQC+ run failed; retrying at the next tick");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_previous_month_is_rechecked_in_the_first_days() {
+        let d = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        assert_eq!(scheduled_months(d(2026, 1, 2)), [d(2025, 12, 1), d(2026, 1, 1)]);
+        assert_eq!(scheduled_months(d(2026, 7, 20)), [d(2026, 7, 1)]);
+    }
 }
