@@ -13,20 +13,26 @@ use crate::Reading;
 /// silent for longer shows no latest reading until it reports again.
 pub const SEED_DAYS: i64 = 7;
 
+/// Network → sensor → newest reading: looked up by `&str`, so a reading that is not newer (the
+/// common case on the apply path) costs no allocation.
 #[derive(Default)]
 pub struct LatestReadings {
-    by_sensor: RwLock<HashMap<(String, String), Reading>>,
+    by_network: RwLock<HashMap<String, HashMap<String, Reading>>>,
 }
 
 impl LatestReadings {
     /// Keep `r` if it is its sensor's newest measurement.
     pub fn observe(&self, r: &Reading) {
-        let mut map = self.by_sensor.write().expect("latest lock");
-        match map.get_mut(&(r.network.clone(), r.sensor_id.clone())) {
+        let mut map = self.by_network.write().expect("latest lock");
+        let sensors = match map.get_mut(r.network.as_str()) {
+            Some(sensors) => sensors,
+            None => map.entry(r.network.clone()).or_default(),
+        };
+        match sensors.get_mut(r.sensor_id.as_str()) {
             Some(known) if known.ts_ms >= r.ts_ms => {}
             Some(known) => *known = r.clone(),
             None => {
-                map.insert((r.network.clone(), r.sensor_id.clone()), r.clone());
+                sensors.insert(r.sensor_id.clone(), r.clone());
             }
         }
     }
@@ -67,7 +73,7 @@ impl LatestReadings {
 
     /// Every sensor's newest reading, sorted by network and sensor.
     pub fn snapshot(&self) -> Vec<Reading> {
-        let mut out: Vec<Reading> = self.by_sensor.read().expect("latest lock").values().cloned().collect();
+        let mut out: Vec<Reading> = self.by_network.read().expect("latest lock").values().flat_map(|s| s.values().cloned()).collect();
         out.sort_by(|a, b| (&a.network, &a.sensor_id).cmp(&(&b.network, &b.sensor_id)));
         out
     }

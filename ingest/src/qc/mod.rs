@@ -27,7 +27,8 @@ pub const HUMIDITY_RANGE: u32 = 1 << 5;
 /// The sensor was not in the registry when the reading arrived (policy `flag`). Informational:
 /// the analytics use registered sensors, so registering it later brings its history in.
 pub const UNKNOWN_SENSOR: u32 = 1 << 6;
-/// The bits that disqualify a temperature from the analytics (`qc_flags & 31 = 0` passes).
+/// The bits that disqualify a temperature from the analytics (`qc_flags & 31 = 0` passes; the
+/// analytics SQL writes the literal, checked against this constant by a test).
 pub const TEMPERATURE_FAILURES: u32 = RANGE | STEP | STUCK | TIMESTAMP | CONFLICT;
 
 /// Limits of the quality checks (`[intake.qc]`): the single-reading ranges, and the history

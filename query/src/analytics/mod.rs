@@ -44,3 +44,17 @@ pub async fn register(ctx: &SessionContext) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::VIEWS;
+
+    #[test]
+    fn the_views_filter_readings_with_the_temperature_failure_mask() {
+        let mask = format!("qc_flags & {}) = 0", ilot_ingest::qc::TEMPERATURE_FAILURES);
+        for name in ["hourly", "daily_tn_tx"] {
+            let sql = VIEWS.iter().find(|(n, _)| *n == name).expect("view exists").1;
+            assert!(sql.contains(&mask), "{name} must filter with {mask}");
+        }
+    }
+}
