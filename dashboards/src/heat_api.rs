@@ -271,8 +271,7 @@ const LATEST_FIELDS: [&str; 5] = ["ts", "temperature_c", "humidity_pct", "qc_fla
 
 /// `GET /api/sensors[?network=]`: every registered sensor with its latest reading by
 /// measurement time (`ts`, not arrival), from the `latest_readings` cache (no scan); `latest`
-/// is `null` for a sensor with no reading in the cache (silent since before the last
-/// `SEED_DAYS` days of data when the service started).
+/// is `null` for a sensor with no reading in the cache (one that never reported).
 pub async fn get_sensors(State(state): State<Arc<HttpState>>, Query(params): Query<Params>) -> Result<Response, ApiError> {
     let rows = match params.network.as_deref() {
         Some(network) => {
@@ -294,7 +293,6 @@ pub async fn get_sensors(State(state): State<Arc<HttpState>>, Query(params): Que
     Ok(Rows { rows: shaped, truncated: rows.truncated }.respond(json!({
         "network": params.network,
         "latest": "newest measurement time (ts) per sensor, from the latest_readings cache",
-        "cache_seed_days": ilot_ingest::latest::SEED_DAYS,
     })))
 }
 

@@ -1,5 +1,5 @@
 //! Compaction: once a day is closed (its end plus `compaction_delay` has passed), merge the
-//! files of each (network, day) into one sorted file. The swap is atomic for readers: the new
+//! files of each (network, day) into one sorted file, with its hourly rollup. The swap is atomic for readers: the new
 //! file replaces the old ones in the manifest and in the query state in one critical section, and
 //! the old files are deleted only after a grace period longer than any query may run.
 
@@ -23,6 +23,7 @@ impl Store {
     /// Compact every closed (network, day) partition with more than one readings file.
     /// Returns the number of partitions compacted.
     pub async fn compact(&self, now_ms: i64, delay: Duration, retired: &mut Retired) -> Result<usize, StoreError> {
+        self.write_missing_rollups().await?;
         let started = Instant::now();
         let mut manifest = self.manifest.lock().await;
         let mut groups: BTreeMap<PartitionKey, Vec<DataFile>> = BTreeMap::new();
@@ -41,7 +42,7 @@ impl Store {
             assert_eq!(merged.num_rows() as u64, rows_in, "compaction must neither lose nor invent rows");
             let new_file = self.put_file(&mut manifest, Dataset::Readings, &partition, &merged, 1).await?;
             let old: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
-            self.make_durable([new_file.path.as_str()]).await?;
+            self.make_durable(new_file.object_paths()).await?;
             manifest
                 .commit(self.object_store.as_ref(), &self.writer, |m| {
                     m.files.retain(|f| !old.contains(&f.path.as_str()));
@@ -54,7 +55,7 @@ impl Store {
                 state.files.retain(|f| !old.contains(&f.path.as_str()));
                 state.files.push(Arc::new(new_file));
             }
-            retired.files.extend(old.iter().map(|p| (Instant::now(), (*p).to_owned())));
+            retired.files.extend(files.iter().flat_map(DataFile::object_paths).map(|p| (Instant::now(), p)));
             compacted += 1;
             tracing::info!(partition = ?partition, files = files.len(), rows = rows_in, "compacted");
         }
@@ -65,6 +66,38 @@ impl Store {
             self.update_file_gauges();
         }
         Ok(compacted)
+    }
+
+    /// Give this writer's readings files without a current hourly rollup (written before
+    /// rollups existed, or with another [`crate::rollup::ROLLUP_VERSION`]) their rollup. Until
+    /// then the query side computes it from the readings. Returns the number of files done.
+    pub async fn write_missing_rollups(&self) -> Result<usize, StoreError> {
+        let mut manifest = self.manifest.lock().await;
+        let missing: Vec<DataFile> =
+            manifest.files.iter().filter(|f| f.dataset == Dataset::Readings && f.current_rollup().is_none()).cloned().collect();
+        for file in &missing {
+            let batches = self.read_files(&[Arc::new(file.clone())]).await?;
+            let batch = arrow::compute::concat_batches(&crate::schema::file_schema(), &batches).map_err(crate::parquet_file::ParquetFileError::from)?;
+            let rollup = self.put_rollup(&file.path, &batch).await?;
+            let updated = DataFile { hourly_rollup: Some(rollup), ..file.clone() };
+            self.make_durable(updated.object_paths()).await?;
+            manifest
+                .commit(self.object_store.as_ref(), &self.writer, |m| {
+                    if let Some(f) = m.files.iter_mut().find(|f| f.path == updated.path) {
+                        *f = updated.clone();
+                    }
+                })
+                .await?;
+            let mut state = self.state.write().expect("store lock");
+            if let Some(f) = state.files.iter_mut().find(|f| f.path == updated.path) {
+                *f = Arc::new(updated);
+            }
+        }
+        if !missing.is_empty() {
+            self.make_durable([crate::layout::manifest_path(&self.writer).as_ref()]).await?;
+            tracing::info!(files = missing.len(), "wrote the hourly rollups of older readings files");
+        }
+        Ok(missing.len())
     }
 
     /// Delete retired files whose grace period is over.

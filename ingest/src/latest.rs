@@ -1,13 +1,26 @@
 //! The newest reading of every sensor, by measurement time (not arrival): the dashboards'
-//! "now", answered from memory instead of a scan. Fed by every reading the store accepts, and
-//! seeded from the recent files when the store opens or other writers' files appear.
+//! "now", answered from memory instead of a scan. Fed by every reading the store accepts.
+//!
+//! Each writer saves its cache as `_ilot/latest/<writer>.parquet` at every persist, before the
+//! manifest that publishes the persisted rows, so the union of these small files always covers
+//! every published reading. A store opens, and takes in other writers' new files, by reading
+//! them (one row per sensor and writer) instead of the data; only files of a writer that saved
+//! none (written before saved caches existed) are read, the last [`SEED_DAYS`] days of them.
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Decimal128Type, TimestampMillisecondType, UInt32Type, UInt64Type};
-use std::collections::HashMap;
-use std::sync::RwLock;
+use chrono::NaiveDate;
+use futures::TryStreamExt;
+use object_store::{ObjectStoreExt, PutPayload};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
 
 use crate::Reading;
+use crate::layout::{DataFilePath, Dataset, latest_dir, latest_path};
+use crate::manifest::DataFile;
+use crate::parquet_file;
+use crate::schema::readings_to_batch;
+use crate::store::{Store, StoreError};
 
 /// Days of data, before the newest file of each network, read to seed the cache: a sensor
 /// silent for longer shows no latest reading until it reports again.
@@ -39,35 +52,26 @@ impl LatestReadings {
 
     /// Observe the rows of a stored batch (file columns) of `network`.
     pub fn observe_batch(&self, network: &str, batch: &RecordBatch) {
-        let col = |name: &str| batch.column_by_name(name).unwrap_or_else(|| panic!("stored batches have {name}"));
-        let sensors = col("sensor_id").as_string::<i32>();
-        let ts = col("ts").as_primitive::<TimestampMillisecondType>();
-        let temperature = col("temperature_c").as_primitive::<Decimal128Type>();
-        let humidity = col("humidity_pct").as_primitive::<Decimal128Type>();
-        let battery = col("battery_v").as_primitive::<Decimal128Type>();
-        let seq = col("seq").as_primitive::<UInt64Type>();
-        let received = col("received_at").as_primitive::<TimestampMillisecondType>();
-        let flags = col("qc_flags").as_primitive::<UInt32Type>();
+        let rows = Rows::of(batch);
         // Newest row per sensor in this batch first, then one map update per sensor.
         let mut newest: HashMap<&str, usize> = HashMap::new();
         for i in 0..batch.num_rows() {
-            let e = newest.entry(sensors.value(i)).or_insert(i);
-            if ts.value(i) > ts.value(*e) {
+            let e = newest.entry(rows.sensors.value(i)).or_insert(i);
+            if rows.ts.value(i) > rows.ts.value(*e) {
                 *e = i;
             }
         }
-        for (sensor, i) in newest {
-            self.observe(&Reading {
-                network: network.to_owned(),
-                sensor_id: sensor.to_owned(),
-                ts_ms: ts.value(i),
-                temperature_centi_c: temperature.value(i) as i16,
-                humidity_deci_pct: humidity.is_valid(i).then(|| humidity.value(i) as i16),
-                battery_mv: battery.is_valid(i).then(|| battery.value(i) as i32),
-                seq: seq.is_valid(i).then(|| seq.value(i)),
-                received_at_ms: received.value(i),
-                qc_flags: flags.value(i),
-            });
+        for (_, i) in newest {
+            self.observe(&rows.reading(network, i));
+        }
+    }
+
+    /// Observe every row of a saved cache (stored schema, `network` column included).
+    fn observe_saved(&self, batch: &RecordBatch) {
+        let rows = Rows::of(batch);
+        let networks = batch.column_by_name("network").expect("saved caches have network").as_string::<i32>();
+        for i in 0..batch.num_rows() {
+            self.observe(&rows.reading(networks.value(i), i));
         }
     }
 
@@ -79,22 +83,113 @@ impl LatestReadings {
     }
 }
 
+/// The columns of a stored batch, typed.
+struct Rows<'a> {
+    sensors: &'a arrow::array::StringArray,
+    ts: &'a arrow::array::TimestampMillisecondArray,
+    temperature: &'a arrow::array::Decimal128Array,
+    humidity: &'a arrow::array::Decimal128Array,
+    battery: &'a arrow::array::Decimal128Array,
+    seq: &'a arrow::array::UInt64Array,
+    received: &'a arrow::array::TimestampMillisecondArray,
+    flags: &'a arrow::array::UInt32Array,
+}
+
+impl<'a> Rows<'a> {
+    fn of(batch: &'a RecordBatch) -> Self {
+        let col = |name: &str| batch.column_by_name(name).unwrap_or_else(|| panic!("stored batches have {name}"));
+        Self {
+            sensors: col("sensor_id").as_string::<i32>(),
+            ts: col("ts").as_primitive::<TimestampMillisecondType>(),
+            temperature: col("temperature_c").as_primitive::<Decimal128Type>(),
+            humidity: col("humidity_pct").as_primitive::<Decimal128Type>(),
+            battery: col("battery_v").as_primitive::<Decimal128Type>(),
+            seq: col("seq").as_primitive::<UInt64Type>(),
+            received: col("received_at").as_primitive::<TimestampMillisecondType>(),
+            flags: col("qc_flags").as_primitive::<UInt32Type>(),
+        }
+    }
+
+    fn reading(&self, network: &str, i: usize) -> Reading {
+        Reading {
+            network: network.to_owned(),
+            sensor_id: self.sensors.value(i).to_owned(),
+            ts_ms: self.ts.value(i),
+            temperature_centi_c: self.temperature.value(i) as i16,
+            humidity_deci_pct: self.humidity.is_valid(i).then(|| self.humidity.value(i) as i16),
+            battery_mv: self.battery.is_valid(i).then(|| self.battery.value(i) as i32),
+            seq: self.seq.is_valid(i).then(|| self.seq.value(i)),
+            received_at_ms: self.received.value(i),
+            qc_flags: self.flags.value(i),
+        }
+    }
+}
+
+impl Store {
+    /// Save this writer's cache (called before each manifest commit that publishes rows).
+    pub(crate) async fn save_latest(&self) -> Result<(), StoreError> {
+        let batch = readings_to_batch(&self.latest.snapshot());
+        let bytes = parquet_file::encode_small(&batch)?;
+        self.object_store.put(&latest_path(&self.writer), PutPayload::from(bytes)).await?;
+        Ok(())
+    }
+
+    /// Seed the cache with what `files` hold: from the saved caches of their writers (all saved
+    /// caches are read: they are small), and from the recent files themselves for writers that
+    /// saved none (stores written before saved caches existed).
+    pub(crate) async fn seed_latest(&self, files: &[Arc<DataFile>]) -> Result<(), StoreError> {
+        let saved: Vec<_> = self.object_store.list(Some(&latest_dir())).try_collect().await?;
+        let mut writers = std::collections::HashSet::new();
+        for meta in saved {
+            let Some(writer) = meta.location.filename().and_then(|n| n.strip_suffix(".parquet")) else { continue };
+            writers.insert(writer.to_owned());
+            let bytes = self.object_store.get(&meta.location).await?.bytes().await?;
+            for batch in parquet_file::decode(bytes)? {
+                self.latest.observe_saved(&batch);
+            }
+        }
+        let unsaved: Vec<Arc<DataFile>> = files
+            .iter()
+            .filter(|f| {
+                let name = f.path.rsplit('/').next().unwrap_or_default();
+                DataFilePath::writer_of(name).is_none_or(|w| !writers.contains(w))
+            })
+            .cloned()
+            .collect();
+        self.seed_latest_from_files(&unsaved).await
+    }
+
+    /// Feed the latest-reading cache from the readings files of the last [`SEED_DAYS`] days of
+    /// data of each network among `files`.
+    async fn seed_latest_from_files(&self, files: &[Arc<DataFile>]) -> Result<(), StoreError> {
+        let mut newest: BTreeMap<Option<&str>, NaiveDate> = BTreeMap::new();
+        for f in files.iter().filter(|f| f.dataset == Dataset::Readings) {
+            let e = newest.entry(f.network.as_deref()).or_insert(f.date);
+            *e = (*e).max(f.date);
+        }
+        let recent: Vec<Arc<DataFile>> = files
+            .iter()
+            .filter(|f| f.dataset == Dataset::Readings)
+            .filter(|f| newest.get(&f.network.as_deref()).is_some_and(|d| f.date >= *d - chrono::Days::new(SEED_DAYS as u64)))
+            .cloned()
+            .collect();
+        for f in &recent {
+            let network = f.network.clone().unwrap_or_default();
+            for batch in self.read_files(std::slice::from_ref(f)).await? {
+                self.latest.observe_batch(&network, &batch);
+            }
+        }
+        Ok(())
+    }
+
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn r(sensor: &str, ts_ms: i64, centi: i16) -> Reading {
-        Reading {
-            network: "n".into(),
-            sensor_id: sensor.into(),
-            ts_ms,
-            temperature_centi_c: centi,
-            humidity_deci_pct: None,
-            battery_mv: Some(3600),
-            seq: None,
-            received_at_ms: 0,
-            qc_flags: 0,
-        }
+        Reading { battery_mv: Some(3600), ..Reading::sample(sensor, ts_ms, centi) }
     }
 
     #[test]

@@ -3,9 +3,11 @@
 //! Object store (local directory or S3 bucket prefix):
 //! ```text
 //! readings/network=<network>/date=<YYYY-MM-DD>/<writer>-<seq>.parquet   Hive-partitioned readings
+//! rollups/hourly/network=<network>/date=<YYYY-MM-DD>/<writer>-<seq>.parquet  hourly rollup of the readings file of the same name
 //! conflicts/network=<network>/date=<YYYY-MM-DD>/<writer>-<seq>.parquet  conflicting duplicates, kept aside
 //! dead_letters/date=<YYYY-MM-DD>/<writer>-<seq>.parquet                 refused messages
 //! _ilot/manifests/<writer>.json                                        the files each writer has published
+//! _ilot/latest/<writer>.parquet                                         the newest reading of each sensor, as that writer last saw it
 //! _ilot/registry.json                                                  sensors and networks saved by the admin API
 //! qc/crowdqc/network=<network>/month=<YYYY-MM>/crowdqc.parquet           CrowdQC+ levels of a network-month (`ilot qc`)
 //! ```
@@ -80,6 +82,27 @@ impl DataFilePath {
     }
 }
 
+/// Prefix of the hourly rollups (one beside each readings file, see `rollup`).
+pub const HOURLY_ROLLUPS_DIR: &str = "rollups/hourly";
+
+/// Path of the hourly rollup of one readings file: same partition, same file name, under
+/// [`HOURLY_ROLLUPS_DIR`]. Deleted and published together with its readings file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HourlyRollupPath(String);
+
+impl HourlyRollupPath {
+    pub fn of(readings_file: &str) -> Self {
+        let rest = readings_file.strip_prefix(READINGS_DIR).unwrap_or_else(|| panic!("{readings_file} is not a readings file"));
+        Self(format!("{HOURLY_ROLLUPS_DIR}{rest}"))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    pub fn object_path(&self) -> ObjectPath {
+        ObjectPath::from(self.0.as_str())
+    }
+}
+
 /// Identity of one ingest process's output (its files and its manifest). Stable across restarts.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct WriterId(String);
@@ -125,6 +148,16 @@ pub fn registry_path() -> ObjectPath {
     ObjectPath::from("_ilot/registry.json")
 }
 
+/// Folder holding every writer's saved latest-reading cache.
+pub fn latest_dir() -> ObjectPath {
+    ObjectPath::from("_ilot/latest")
+}
+
+/// A writer's saved latest-reading cache (see `latest`).
+pub fn latest_path(writer: &WriterId) -> ObjectPath {
+    ObjectPath::from(format!("_ilot/latest/{}.parquet", writer.0))
+}
+
 /// Folder holding every writer's manifest.
 pub fn manifests_dir() -> ObjectPath {
     ObjectPath::from(MANIFESTS_DIR)
@@ -166,6 +199,10 @@ mod tests {
         assert_eq!(
             DataFilePath::new(Dataset::Readings, &p, &w, 7).as_str(),
             "readings/network=toulouse/date=2025-07-01/ilot-1-000000000007.parquet"
+        );
+        assert_eq!(
+            HourlyRollupPath::of("readings/network=toulouse/date=2025-07-01/ilot-1-000000000007.parquet").as_str(),
+            "rollups/hourly/network=toulouse/date=2025-07-01/ilot-1-000000000007.parquet"
         );
         assert_eq!(DataFilePath::writer_of("ilot-1-000000000007.parquet"), Some("ilot-1"));
         assert_eq!(DataFilePath::writer_of("ilot-000000000007.parquet"), Some("ilot"), "not ilot-1's");

@@ -5,7 +5,7 @@
 //! (bytes to [`Reading`]s or [`DeadLetter`]s) → `qc` (single-reading flags) → `wal` (fsync'd
 //! group commit; the PUBACK leaves after it) → `store` + `dedup` (queryable in memory, exactly
 //! once) → `persister` (sorted Parquet, one atomic put per file) → `manifest` (the files the
-//! query side reads) → `compactor` (one file per network and closed day). Paths: `layout`.
+//! query side reads; each readings file with its hourly `rollup`) → `compactor` (one file per network and closed day). Paths: `layout`.
 
 #[cfg(feature = "embedded-broker")]
 pub mod broker;
@@ -26,6 +26,7 @@ pub mod persister;
 pub mod qc;
 pub mod reading;
 pub mod registry;
+pub mod rollup;
 pub mod schema;
 pub mod store;
 pub mod topic;

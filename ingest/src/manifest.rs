@@ -7,7 +7,7 @@ use futures::TryStreamExt;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
-use crate::layout::{Dataset, WriterId, manifest_path, manifests_dir};
+use crate::layout::{Dataset, HourlyRollupPath, WriterId, manifest_path, manifests_dir};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
@@ -29,6 +29,36 @@ pub struct DataFile {
     pub min_ts_ms: i64,
     pub max_ts_ms: i64,
     pub created_at_ms: i64,
+    /// The hourly rollup written beside a readings file; absent for the other datasets and for
+    /// files written before rollups existed (their rollup is computed from the readings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hourly_rollup: Option<RollupFile>,
+}
+
+/// The hourly rollup of a readings file (path: [`HourlyRollupPath::of`] its path).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RollupFile {
+    /// [`crate::rollup::ROLLUP_VERSION`] it was written with.
+    pub version: u32,
+    pub rows: u64,
+    pub size_bytes: u64,
+}
+
+impl DataFile {
+    /// The path and size of this file's hourly rollup, when it has one of the current version.
+    pub fn current_rollup(&self) -> Option<(HourlyRollupPath, u64)> {
+        let r = self.hourly_rollup.as_ref().filter(|r| r.version == crate::rollup::ROLLUP_VERSION)?;
+        Some((HourlyRollupPath::of(&self.path), r.size_bytes))
+    }
+
+    /// Every object this entry stands for: the data file and its rollup, if any.
+    pub fn object_paths(&self) -> Vec<String> {
+        let mut paths = vec![self.path.clone()];
+        if self.hourly_rollup.is_some() {
+            paths.push(HourlyRollupPath::of(&self.path).as_str().to_owned());
+        }
+        paths
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

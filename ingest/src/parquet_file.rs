@@ -74,7 +74,19 @@ pub fn encode(batch: &RecordBatch) -> Result<Bytes, ParquetFileError> {
     Ok(Bytes::from(buf))
 }
 
-/// Read a whole readings file back (compaction, key index).
+/// Serialise a small derived table (hourly rollup, saved latest readings): ZSTD, default
+/// encodings.
+pub fn encode_small(batch: &RecordBatch) -> Result<Bytes, ParquetFileError> {
+    let props = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid zstd level"))).build();
+    let mut buf = Vec::with_capacity(batch.num_rows() * 8 + 1024);
+    let mut writer = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props))?;
+    writer.write(batch)?;
+    writer.close()?;
+    Ok(Bytes::from(buf))
+}
+
+/// Read a whole Parquet file back (readings for compaction and the key index, rollups, saved
+/// latest readings).
 pub fn decode(bytes: Bytes) -> Result<Vec<RecordBatch>, ParquetFileError> {
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?.with_batch_size(64 * 1024).build()?;
     Ok(reader.collect::<Result<Vec<_>, _>>()?)

@@ -1,5 +1,6 @@
 //! The persister: every `persist_interval`, close the WAL segment, write what it covered as
-//! sorted Parquet (one file per dataset partition, one atomic put each), publish the files in the
+//! sorted Parquet (one file per dataset partition, one atomic put each, each readings file with
+//! its hourly rollup), publish the files in the
 //! manifest, drop the rows from memory in the same critical section, and only then delete the
 //! WAL segments. A crash anywhere in between replays the WAL; deduplication makes that exact.
 
@@ -10,8 +11,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::layout::{DataFilePath, Dataset, PartitionKey};
-use crate::manifest::{DataFile, Manifest};
+use crate::layout::{DataFilePath, Dataset, HourlyRollupPath, PartitionKey};
+use crate::manifest::{DataFile, Manifest, RollupFile};
+use crate::rollup;
 use crate::parquet_file::{encode, sorted_file_batch};
 use crate::schema::readings_to_batch;
 use crate::store::{Store, StoreError, date_of};
@@ -67,6 +69,10 @@ impl Store {
         let path = DataFilePath::new(dataset, partition, &self.writer, manifest.take_file_seq());
         let size_bytes = bytes.len() as u64;
         self.object_store.put(&path.object_path(), PutPayload::from(bytes)).await?;
+        let hourly_rollup = match dataset {
+            Dataset::Readings => Some(self.put_rollup(path.as_str(), batch).await?),
+            Dataset::Conflicts | Dataset::DeadLetters => None,
+        };
         let ts = arrow::compute::cast(batch.column(ts_column), &DataType::Int64).expect("timestamps cast to i64");
         let ts = ts.as_any().downcast_ref::<arrow::array::Int64Array>().expect("i64 array");
         Ok(DataFile {
@@ -79,7 +85,17 @@ impl Store {
             min_ts_ms: arrow::compute::min(ts).unwrap_or(0),
             max_ts_ms: arrow::compute::max(ts).unwrap_or(0),
             created_at_ms: chrono::Utc::now().timestamp_millis(),
+            hourly_rollup,
         })
+    }
+
+    /// Write the hourly rollup of the readings file at `readings_path` holding `batch`.
+    pub(crate) async fn put_rollup(&self, readings_path: &str, batch: &RecordBatch) -> Result<RollupFile, StoreError> {
+        let rollup = rollup::rollup_of(batch);
+        let bytes = crate::parquet_file::encode_small(&rollup)?;
+        let size_bytes = bytes.len() as u64;
+        self.object_store.put(&HourlyRollupPath::of(readings_path).object_path(), PutPayload::from(bytes)).await?;
+        Ok(RollupFile { version: rollup::ROLLUP_VERSION, rows: rollup.num_rows() as u64, size_bytes })
     }
 
     /// Persist everything applied from WAL segments up to `closed`.
@@ -124,7 +140,8 @@ impl Store {
         for (partition, ds) in &dead_by_date {
             written.push(self.put_file(&mut manifest, Dataset::DeadLetters, partition, &dead_letter_batch(ds), 0).await?);
         }
-        self.make_durable(written.iter().map(|f| f.path.as_str())).await?;
+        self.make_durable(written.iter().flat_map(DataFile::object_paths)).await?;
+        self.save_latest().await?;
         manifest
             .commit(self.object_store.as_ref(), &self.writer, |m| {
                 m.files.extend(written.iter().cloned());

@@ -37,6 +37,24 @@ pub struct Reading {
     pub qc_flags: u32,
 }
 
+#[cfg(test)]
+impl Reading {
+    /// A temperature-only reading of network `n`, for unit tests.
+    pub(crate) fn sample(sensor: &str, ts_ms: i64, centi: i16) -> Self {
+        Reading {
+            network: "n".into(),
+            sensor_id: sensor.into(),
+            ts_ms,
+            temperature_centi_c: centi,
+            humidity_deci_pct: None,
+            battery_mv: None,
+            seq: None,
+            received_at_ms: 0,
+            qc_flags: 0,
+        }
+    }
+}
+
 impl Reading {
     pub fn key(&self) -> ReadingKey {
         ReadingKey { network: self.network.clone(), sensor_id: self.sensor_id.clone(), ts_ms: self.ts_ms }

@@ -16,7 +16,7 @@ use crate::manifest::{DataFile, Manifest, ManifestError};
 use crate::parquet_file::{self, ParquetFileError};
 use crate::schema::{epoch_day, readings_to_batch};
 use crate::wal::WalEntry;
-use crate::latest::{LatestReadings, SEED_DAYS};
+use crate::latest::LatestReadings;
 use crate::{DeadLetter, Reading, qc};
 
 #[derive(Debug, thiserror::Error)]
@@ -101,29 +101,6 @@ impl Store {
         Ok(store)
     }
 
-    /// Feed the latest-reading cache from the readings files of the last [`SEED_DAYS`] days of
-    /// data of each network among `files`.
-    pub(crate) async fn seed_latest(&self, files: &[Arc<DataFile>]) -> Result<(), StoreError> {
-        let mut newest: BTreeMap<Option<&str>, NaiveDate> = BTreeMap::new();
-        for f in files.iter().filter(|f| f.dataset == Dataset::Readings) {
-            let e = newest.entry(f.network.as_deref()).or_insert(f.date);
-            *e = (*e).max(f.date);
-        }
-        let recent: Vec<Arc<DataFile>> = files
-            .iter()
-            .filter(|f| f.dataset == Dataset::Readings)
-            .filter(|f| newest.get(&f.network.as_deref()).is_some_and(|d| f.date >= *d - chrono::Days::new(SEED_DAYS as u64)))
-            .cloned()
-            .collect();
-        for f in &recent {
-            let network = f.network.clone().unwrap_or_default();
-            for batch in self.read_files(std::slice::from_ref(f)).await? {
-                self.latest.observe_batch(&network, &batch);
-            }
-        }
-        Ok(())
-    }
-
     /// Every sensor's newest reading by measurement time (the dashboards' "now").
     pub fn latest_readings(&self) -> Vec<Reading> {
         self.latest.snapshot()
@@ -140,9 +117,9 @@ impl Store {
     }
 
     /// Make objects durable on a local store (no-op for S3: a completed put is durable).
-    pub(crate) async fn make_durable<'a>(&self, paths: impl IntoIterator<Item = &'a str>) -> Result<(), StoreError> {
+    pub(crate) async fn make_durable<P: AsRef<str>>(&self, paths: impl IntoIterator<Item = P>) -> Result<(), StoreError> {
         let Some(root) = self.local_root.get().cloned() else { return Ok(()) };
-        let files: Vec<std::path::PathBuf> = paths.into_iter().map(|p| root.join(p)).collect();
+        let files: Vec<std::path::PathBuf> = paths.into_iter().map(|p| root.join(p.as_ref())).collect();
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             let mut dirs = std::collections::BTreeSet::new();
             for f in &files {
@@ -316,9 +293,10 @@ impl Store {
     pub async fn remove_orphans(&self) -> Result<usize, StoreError> {
         use futures::TryStreamExt;
         let listed: std::collections::HashSet<String> =
-            self.manifest.lock().await.files.iter().map(|f| f.path.clone()).collect();
+            self.manifest.lock().await.files.iter().flat_map(|f| f.object_paths()).collect();
         let mut removed = 0;
-        for dir in [crate::layout::READINGS_DIR, crate::layout::CONFLICTS_DIR, crate::layout::DEAD_LETTERS_DIR] {
+        use crate::layout::{CONFLICTS_DIR, DEAD_LETTERS_DIR, HOURLY_ROLLUPS_DIR, READINGS_DIR};
+        for dir in [READINGS_DIR, HOURLY_ROLLUPS_DIR, CONFLICTS_DIR, DEAD_LETTERS_DIR] {
             let prefix = object_store::path::Path::from(dir);
             let metas: Vec<_> = self.object_store.list(Some(&prefix)).try_collect().await?;
             for meta in metas {

@@ -18,6 +18,7 @@ use std::time::Duration;
 use crate::heat_indices;
 use crate::registry_tables::{RegistryTableKind, registry_table};
 use ilot_ingest::registry::RegistryHandle;
+use crate::hourly_rollup_table::HourlyRollupTable;
 use crate::readings_table::ReadingsTable;
 
 /// Limits applied to every analyst query.
@@ -103,6 +104,8 @@ impl QueryEngine {
         let url = store_url();
         ctx.register_object_store(url.as_ref(), store.object_store());
         ctx.register_table("latest_readings", Arc::new(crate::latest_table::latest_readings_table(store.clone())))
+            .map_err(|e| QueryError::Sql(e.to_string()))?;
+        ctx.register_table("hourly_rollup", Arc::new(HourlyRollupTable::new(store.clone(), url.clone())))
             .map_err(|e| QueryError::Sql(e.to_string()))?;
         ctx.register_table("readings", Arc::new(ReadingsTable::new(store, url.clone())))
             .map_err(|e| QueryError::Sql(e.to_string()))?;

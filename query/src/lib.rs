@@ -4,7 +4,8 @@
 //! snapshot) → `pruning` (dates and networks a query can touch) → `output` (table, CSV, JSON,
 //! Arrow). The registry as tables: `registry_tables` (`sensors`, `networks`). Heat analytics:
 //! `analytics` (the UHI, Tn/Tx and IBM views, one `.sql` file each), SQL functions
-//! `heat_indices`, `local_time`, `night` + `solar`; `crowdqc` (CrowdQC+ levels) on
+//! `heat_indices`, `local_time`, `night` + `solar`; `hourly_rollup_table` (per sensor-hour
+//! aggregates kept beside the readings, the hourly views' input); `crowdqc` (CrowdQC+ levels) on
 //! `robust_stats` (Qn, median, t and normal quantiles).
 
 pub mod analytics;
@@ -12,6 +13,7 @@ pub mod crowdqc;
 pub mod crowdqc_table;
 pub mod engine;
 pub mod heat_indices;
+pub mod hourly_rollup_table;
 pub mod latest_table;
 pub mod local_time;
 pub mod night;

@@ -10,7 +10,7 @@ use datafusion::common::{DFSchema, Result, ScalarValue};
 use datafusion::datasource::TableType;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::memory::MemorySourceConfig;
-use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::physical_plan::{FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::execution::object_store::ObjectStoreUrl;
@@ -24,7 +24,7 @@ use ilot_ingest::schema::{DECIMAL_COLUMNS, file_schema, partition_fields, public
 use ilot_ingest::store::Store;
 use std::sync::Arc;
 
-use crate::pruning::PartitionBounds;
+use crate::pruning::{PartitionBounds, day_number, only_columns, partition_of_batch, split_groups};
 
 /// Columns whose predicates can be evaluated on the Parquet files as stored (same type in
 /// files and in SQL), and so pushed into the scan for row-group and page pruning.
@@ -110,9 +110,10 @@ impl TableProvider for ReadingsTable {
             .batches
             .into_iter()
             .filter(|b| {
-                let network = b.column_by_name("network").and_then(|c| c.as_any().downcast_ref::<datafusion::arrow::array::StringArray>()).map(|a| a.value(0).to_owned());
-                let day = b.column_by_name("date").and_then(|c| c.as_any().downcast_ref::<datafusion::arrow::array::Date32Array>()).map(|a| a.value(0));
-                b.num_rows() > 0 && day.is_none_or(|d| bounds.admits(network.as_deref(), d))
+                b.num_rows() > 0 && {
+                    let (network, day) = partition_of_batch(b);
+                    bounds.admits(Some(&network), day)
+                }
             })
             .collect();
         if !batches.is_empty() {
@@ -144,26 +145,4 @@ impl TableProvider for ReadingsTable {
             .collect();
         Ok(Arc::new(ProjectionExec::try_new(exprs, input)?))
     }
-}
-
-fn day_number(date: chrono::NaiveDate) -> i32 {
-    (date - chrono::NaiveDate::default()).num_days() as i32
-}
-
-/// True when every column the expression mentions is in `allowed`.
-fn only_columns(expr: &Expr, allowed: &[&str]) -> bool {
-    let columns = expr.column_refs();
-    !columns.is_empty() && columns.iter().all(|c| allowed.contains(&c.name.as_str()))
-}
-
-/// Spread files over `n` groups (scan partitions), keeping sizes balanced.
-fn split_groups(mut files: Vec<PartitionedFile>, n: usize) -> Vec<FileGroup> {
-    files.sort_by_key(|f| std::cmp::Reverse(f.object_meta.size));
-    let mut groups: Vec<(u64, Vec<PartitionedFile>)> = (0..n.min(files.len())).map(|_| (0, Vec::new())).collect();
-    for f in files {
-        let smallest = groups.iter_mut().min_by_key(|(size, _)| *size).expect("at least one group");
-        smallest.0 += f.object_meta.size;
-        smallest.1.push(f);
-    }
-    groups.into_iter().map(|(_, fs)| FileGroup::new(fs)).collect()
 }

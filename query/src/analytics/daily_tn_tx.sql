@@ -2,25 +2,25 @@
 -- Tn(D) = minimum over [D-1 18:00, D 18:00) UTC, Tx(D) = maximum over [D 06:00, D+1 06:00) UTC.
 -- A value is `provisional` until its window has closed; a closed window needs >= 80 % of the
 -- expected samples, else the value is NULL (`*_completeness` says why). Crowdsourced networks
--- use only readings of the hours that passed their CrowdQC+ level.
+-- use only readings of the hours that passed their CrowdQC+ level. Both windows start and end
+-- on the hour, so they are computed exactly from the hourly minima and maxima of `hourly`.
 WITH q AS (
-    SELECT r.network, r.sensor_id, arrow_cast(r.ts, 'Int64') AS t_ms, r.temperature_c, s.cadence_s
-    FROM readings r
-    JOIN sensors s ON s.network = r.network AND s.sensor_id = r.sensor_id
-    JOIN networks n ON n.network = r.network
-    LEFT JOIN crowdqc_passed p ON p.network = r.network AND p.sensor_id = r.sensor_id
-        AND p.hour = arrow_cast((arrow_cast(r.ts, 'Int64') / 3600000) * 3600000, 'Timestamp(Millisecond, Some("UTC"))')
-    WHERE (r.qc_flags & 31) = 0 AND (NOT n.crowdsourced OR COALESCE(p.passed, false))
+    SELECT h.network, h.sensor_id, arrow_cast(h.hour, 'Int64') AS t_ms, h.samples,
+           h.temperature_min_c, h.temperature_max_c, h.cadence_s
+    FROM hourly h
+    JOIN networks n ON n.network = h.network
+    LEFT JOIN crowdqc_passed p ON p.network = h.network AND p.sensor_id = h.sensor_id AND p.hour = h.hour
+    WHERE NOT n.crowdsourced OR COALESCE(p.passed, false)
 ),
 tn AS (
-    SELECT network, sensor_id, (t_ms + 21600000) / 86400000 AS day, min(temperature_c) AS tn_c,
-           count(*) AS tn_samples, 86400 / max(cadence_s) AS expected_samples
+    SELECT network, sensor_id, (t_ms + 21600000) / 86400000 AS day, min(temperature_min_c) AS tn_c,
+           sum(samples) AS tn_samples, 86400 / max(cadence_s) AS expected_samples
     FROM q
     GROUP BY network, sensor_id, (t_ms + 21600000) / 86400000
 ),
 tx AS (
-    SELECT network, sensor_id, (t_ms - 21600000) / 86400000 AS day, max(temperature_c) AS tx_c,
-           count(*) AS tx_samples, 86400 / max(cadence_s) AS expected_samples
+    SELECT network, sensor_id, (t_ms - 21600000) / 86400000 AS day, max(temperature_max_c) AS tx_c,
+           sum(samples) AS tx_samples, 86400 / max(cadence_s) AS expected_samples
     FROM q
     GROUP BY network, sensor_id, (t_ms - 21600000) / 86400000
 ),

@@ -3,28 +3,44 @@
 -- days have a value; compared with the departement thresholds in force (Sn, Sx). The
 -- criterion is met when IBMn >= Sn and IBMx >= Sx. This is ilot's own computation from
 -- observations, never the official vigilance.
-WITH windows AS (
+WITH days AS (
     SELECT
         d.network,
         d.sensor_id,
         d.date,
+        arrow_cast(d.date, 'Int32') AS day,
+        d.tn_c,
+        d.tx_c,
+        CASE WHEN d.tn_provisional OR d.tx_provisional THEN 1 ELSE 0 END AS day_provisional,
         n.ibm_alignment,
         n.tn_threshold_c,
         n.tx_threshold_c,
-        n.thresholds_source,
-        avg(w.tn_c) AS ibmn_c,
-        avg(w.tx_c) AS ibmx_c,
-        count(w.tn_c) AS tn_days,
-        count(w.tx_c) AS tx_days,
-        bool_or(w.tn_provisional OR w.tx_provisional) AS provisional,
-        min(w.date) AS window_first_day,
-        max(w.date) AS window_last_day
+        n.thresholds_source
     FROM daily_tn_tx d
     JOIN networks n ON n.network = d.network
-    JOIN daily_tn_tx w ON w.network = d.network AND w.sensor_id = d.sensor_id
-    WHERE (n.ibm_alignment = 'forward' AND w.date >= d.date AND w.date <= d.date + INTERVAL '2 days')
-       OR (n.ibm_alignment = 'trailing' AND w.date >= d.date - INTERVAL '2 days' AND w.date <= d.date)
-    GROUP BY d.network, d.sensor_id, d.date, n.ibm_alignment, n.tn_threshold_c, n.tx_threshold_c, n.thresholds_source
+),
+-- Both alignments as window frames over the day number (RANGE: a missing day is missing, not
+-- replaced by the next one); each network's alignment picks one.
+windows AS (
+    SELECT
+        network,
+        sensor_id,
+        date,
+        ibm_alignment,
+        tn_threshold_c,
+        tx_threshold_c,
+        thresholds_source,
+        CASE WHEN ibm_alignment = 'trailing' THEN avg(tn_c) OVER back ELSE avg(tn_c) OVER fwd END AS ibmn_c,
+        CASE WHEN ibm_alignment = 'trailing' THEN avg(tx_c) OVER back ELSE avg(tx_c) OVER fwd END AS ibmx_c,
+        CASE WHEN ibm_alignment = 'trailing' THEN count(tn_c) OVER back ELSE count(tn_c) OVER fwd END AS tn_days,
+        CASE WHEN ibm_alignment = 'trailing' THEN count(tx_c) OVER back ELSE count(tx_c) OVER fwd END AS tx_days,
+        CASE WHEN ibm_alignment = 'trailing' THEN max(day_provisional) OVER back ELSE max(day_provisional) OVER fwd END = 1 AS provisional,
+        CASE WHEN ibm_alignment = 'trailing' THEN min(date) OVER back ELSE min(date) OVER fwd END AS window_first_day,
+        CASE WHEN ibm_alignment = 'trailing' THEN max(date) OVER back ELSE max(date) OVER fwd END AS window_last_day
+    FROM days
+    WINDOW
+        fwd AS (PARTITION BY network, sensor_id ORDER BY day RANGE BETWEEN CURRENT ROW AND 2 FOLLOWING),
+        back AS (PARTITION BY network, sensor_id ORDER BY day RANGE BETWEEN 2 PRECEDING AND CURRENT ROW)
 )
 SELECT
     network,

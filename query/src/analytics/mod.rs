@@ -3,14 +3,15 @@
 //!
 //! ```text
 //!              crowdqc ─► crowdqc_passed ─┐ (crowdsourced networks)
-//! readings ─► hourly ─► hourly_corrected ─► uhi_reference_hourly ─► uhi_hourly ─► uhi_nightly ─► uhi_lcz_nightly
-//!    │                 (uhi_reference_elevation)                        │    └──► uhi_daily ─► uhi_monthly
-//!    │                         └──► network_anomaly_hourly              └─────────────────────┘
-//!    └──► daily_tn_tx ─► ibm
-//!              └──► uhi_tn_tx
+//! hourly_rollup ─► hourly ─► hourly_corrected ─► uhi_reference_hourly ─► uhi_hourly ─► uhi_nightly ─► uhi_lcz_nightly
+//!                        │ (uhi_reference_elevation)                  │    └──► uhi_daily ─► uhi_monthly
+//!                        │       └──► network_anomaly_hourly          └─────────────────────┘
+//!                        └──► daily_tn_tx ─► ibm
+//!                                  └──► uhi_tn_tx
 //! ```
 //!
-//! Every view reads QC-passed data only (`qc_flags & 31 = 0`, registered sensors) and every
+//! `hourly_rollup` (see `hourly_rollup_table`) holds per sensor-hour aggregates of the readings,
+//! kept as data arrives. Every view reads QC-passed data only (`qc_flags & 31 = 0`, registered sensors) and every
 //! row says how it was computed (reference mode and stations, window, completeness). The
 //! registry tables (`sensors`, `networks`, `uhi_reference_sensors`), the `crowdqc` table and the SQL functions
 //! (`night_date_utc`, `night_date_sun`, `sunrise`, `sunset`) must be registered first.
@@ -50,11 +51,12 @@ mod tests {
     use super::VIEWS;
 
     #[test]
-    fn the_views_filter_readings_with_the_temperature_failure_mask() {
-        let mask = format!("qc_flags & {}) = 0", ilot_ingest::qc::TEMPERATURE_FAILURES);
-        for name in ["hourly", "daily_tn_tx"] {
-            let sql = VIEWS.iter().find(|(n, _)| *n == name).expect("view exists").1;
-            assert!(sql.contains(&mask), "{name} must filter with {mask}");
+    fn the_hourly_view_documents_the_mask_its_rollup_applies() {
+        let mask = format!("qc_flags & {} = 0", ilot_ingest::qc::TEMPERATURE_FAILURES);
+        let sql = VIEWS.iter().find(|(n, _)| *n == "hourly").expect("view exists").1;
+        assert!(sql.contains(&mask), "hourly.sql must say the rollup keeps {mask}");
+        for (name, sql) in VIEWS {
+            assert!(!sql.contains("FROM readings"), "{name} must read the hourly rollup, not rescan readings");
         }
     }
 }

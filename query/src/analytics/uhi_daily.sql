@@ -1,16 +1,21 @@
 -- uhi_daily: per sensor and UTC day, the mean of hourly dT, when at least 20 of the 24 hours
 -- are valid.
+WITH days AS (
+    SELECT network, sensor_id, date, avg(uhi_c) AS uhi_mean_c, max(uhi_c) AS uhi_max_c, count(*) AS hours_valid
+    FROM uhi_hourly
+    GROUP BY network, sensor_id, date
+    HAVING count(*) >= 20
+)
 SELECT
-    network,
-    sensor_id,
-    arrow_cast(hour, 'Date32') AS date,
-    avg(uhi_c) AS uhi_mean_c,
-    max(uhi_c) AS uhi_max_c,
-    count(*) AS hours_valid,
-    count(*) / 24.0 AS completeness,
-    reference_mode,
-    reference_stations,
+    d.network,
+    d.sensor_id,
+    d.date,
+    d.uhi_mean_c,
+    d.uhi_max_c,
+    d.hours_valid,
+    d.hours_valid / 24.0 AS completeness,
+    n.reference_mode,
+    n.reference_sensors AS reference_stations,
     'UTC day, mean of hourly values' AS time_window
-FROM uhi_hourly
-GROUP BY network, sensor_id, arrow_cast(hour, 'Date32'), reference_mode, reference_stations
-HAVING count(*) >= 20
+FROM days d
+JOIN networks n ON n.network = d.network

@@ -4,12 +4,10 @@
 -- fewer than 80 % of their hours valid are left out; `completeness` says how full each was.
 WITH labelled AS (
     SELECT
-        u.*,
-        n.night_mode,
-        n.night_start_utc_hour,
-        n.night_end_utc_hour,
-        s.lat,
-        s.lon,
+        u.network,
+        u.sensor_id,
+        u.uhi_c,
+        u.reference_n,
         CASE
             WHEN n.night_mode = 'sun' THEN night_date_sun(u.hour + INTERVAL '30 minutes', s.lat, s.lon)
             ELSE night_date_utc(u.hour + INTERVAL '30 minutes', n.night_start_utc_hour, n.night_end_utc_hour)
@@ -23,22 +21,30 @@ nights AS (
         network,
         sensor_id,
         night,
-        night_mode,
-        night_start_utc_hour,
-        night_end_utc_hour,
-        reference_mode,
-        reference_stations,
-        CASE
-            WHEN night_mode = 'sun' THEN round((arrow_cast(sunrise(night + INTERVAL '1 day', lat, lon), 'Int64') - arrow_cast(sunset(night, lat, lon), 'Int64')) / 3600000.0)
-            ELSE CAST((night_end_utc_hour - night_start_utc_hour + 24) % 24 AS DOUBLE)
-        END AS hours_expected,
         count(*) AS hours_valid,
         avg(uhi_c) AS uhi_mean_c,
         max(uhi_c) AS uhi_max_c,
         min(reference_n) AS reference_n_min
     FROM labelled
     WHERE night IS NOT NULL
-    GROUP BY network, sensor_id, night, night_mode, night_start_utc_hour, night_end_utc_hour, reference_mode, reference_stations, lat, lon
+    GROUP BY network, sensor_id, night
+),
+-- How the night was computed, joined once per night rather than carried by every hour.
+described AS (
+    SELECT
+        g.*,
+        n.night_mode,
+        n.night_start_utc_hour,
+        n.night_end_utc_hour,
+        n.reference_mode,
+        n.reference_sensors AS reference_stations,
+        CASE
+            WHEN n.night_mode = 'sun' THEN round((arrow_cast(sunrise(g.night + INTERVAL '1 day', s.lat, s.lon), 'Int64') - arrow_cast(sunset(g.night, s.lat, s.lon), 'Int64')) / 3600000.0)
+            ELSE CAST((n.night_end_utc_hour - n.night_start_utc_hour + 24) % 24 AS DOUBLE)
+        END AS hours_expected
+    FROM nights g
+    JOIN networks n ON n.network = g.network
+    JOIN sensors s ON s.network = g.network AND s.sensor_id = g.sensor_id
 )
 SELECT
     network,
@@ -57,5 +63,5 @@ SELECT
         WHEN night_mode = 'sun' THEN 'night sunset-sunrise'
         ELSE concat('night ', lpad(CAST(night_start_utc_hour AS VARCHAR), 2, '0'), ':00-', lpad(CAST(night_end_utc_hour AS VARCHAR), 2, '0'), ':00 UTC')
     END AS time_window
-FROM nights
+FROM described
 WHERE hours_valid >= 0.8 * hours_expected
