@@ -10,6 +10,7 @@ use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use ilot_ingest::store::Store;
 use std::sync::Arc;
@@ -146,7 +147,9 @@ impl QueryEngine {
                 Some(params) => df.with_param_values(params).map_err(|e| QueryError::from_datafusion(e, &limits))?,
                 None => df,
             };
-            let df = df.limit(0, Some(limits.max_result_rows + 1)).map_err(|e| QueryError::from_datafusion(e, &limits))?;
+            // EXPLAIN [ANALYZE] must stay the root of its plan; its answer is small anyway.
+            let explain = matches!(df.logical_plan(), LogicalPlan::Explain(_) | LogicalPlan::Analyze(_));
+            let df = if explain { df } else { df.limit(0, Some(limits.max_result_rows + 1)).map_err(|e| QueryError::from_datafusion(e, &limits))? };
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
             let batches = df.collect().await.map_err(|e| QueryError::from_datafusion(e, &limits))?;
             Ok::<_, QueryError>((schema, batches))
