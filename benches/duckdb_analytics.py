@@ -117,16 +117,17 @@ daily AS (
 
 DAILY_SELECT = "SELECT count(*), avg(tn_c), avg(tx_c) FROM daily"
 
+# The criterion in integer hundredths of a degree, as ilot does: exact at the thresholds.
 IBM_SELFJOIN = f"""
-SELECT count(*), sum(CASE WHEN ibmn >= {SN} AND ibmx >= {SX} THEN 1 ELSE 0 END) FROM (
-    SELECT d.sensor_id, d.day, avg(w.tn_c) AS ibmn, avg(w.tx_c) AS ibmx, count(w.tn_c) AS tn_days, count(w.tx_c) AS tx_days
+SELECT count(*), sum(CASE WHEN ibmn >= 3 * {SN * 100:.0f} AND ibmx >= 3 * {SX * 100:.0f} THEN 1 ELSE 0 END) FROM (
+    SELECT d.sensor_id, d.day, sum(round(w.tn_c * 100)) AS ibmn, sum(round(w.tx_c * 100)) AS ibmx, count(w.tn_c) AS tn_days, count(w.tx_c) AS tx_days
     FROM daily d JOIN daily w ON w.sensor_id = d.sensor_id AND w.day >= d.day AND w.day <= d.day + 2
     GROUP BY d.sensor_id, d.day
 ) WHERE tn_days = 3 AND tx_days = 3"""
 
 IBM_WINDOW = f"""
-SELECT count(*), sum(CASE WHEN ibmn >= {SN} AND ibmx >= {SX} THEN 1 ELSE 0 END) FROM (
-    SELECT avg(tn_c) OVER w AS ibmn, avg(tx_c) OVER w AS ibmx, count(tn_c) OVER w AS tn_days, count(tx_c) OVER w AS tx_days
+SELECT count(*), sum(CASE WHEN ibmn >= 3 * {SN * 100:.0f} AND ibmx >= 3 * {SX * 100:.0f} THEN 1 ELSE 0 END) FROM (
+    SELECT sum(round(tn_c * 100)) OVER w AS ibmn, sum(round(tx_c * 100)) OVER w AS ibmx, count(tn_c) OVER w AS tn_days, count(tx_c) OVER w AS tx_days
     FROM daily WINDOW w AS (PARTITION BY sensor_id ORDER BY day RANGE BETWEEN CURRENT ROW AND 2 FOLLOWING)
 ) WHERE tn_days = 3 AND tx_days = 3"""
 

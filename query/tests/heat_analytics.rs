@@ -5,7 +5,7 @@
 
 use ilot_ingest::layout::WriterId;
 use ilot_ingest::qc;
-use ilot_ingest::registry::{Lcz, Network, ReferenceMode, Registry, RegistryHandle, Sensor, SensorRole};
+use ilot_ingest::registry::{IbmAlignment, Lcz, Network, ReferenceMode, Registry, RegistryHandle, Sensor, SensorRole};
 use ilot_ingest::store::Store;
 use ilot_ingest::wal::WalEntry;
 use ilot_ingest::Reading;
@@ -106,7 +106,7 @@ fn uhi_readings() -> Vec<Reading> {
 /// The domain reference's IBM example (Toulouse, Sn/Sx 21/36): Tn = 20, 22, 22, 23 and Tx = 33,
 /// 35, 36, 37 for D..D+3, D = 2025-07-10. The series is 28 °C except Tn(D) at D 04:00 (only in
 /// Tn(D)'s window) and Tx(D) at D 15:00.
-fn ibm_readings() -> Vec<Reading> {
+fn ibm_readings(network: &str) -> Vec<Reading> {
     let d = JULY_1 + 9 * DAY;
     let tn = [20.0, 22.0, 22.0, 23.0];
     let tx = [33.0, 35.0, 36.0, 37.0];
@@ -118,7 +118,7 @@ fn ibm_readings() -> Vec<Reading> {
     let mut out = Vec::new();
     let mut ts = d - 12 * HOUR;
     while ts < d + 4 * DAY + 12 * HOUR {
-        out.push(reading("blagnac", "station", ts, extremes.get(&ts).copied().unwrap_or(28.0), 0));
+        out.push(reading(network, "station", ts, extremes.get(&ts).copied().unwrap_or(28.0), 0));
         ts += 300_000;
     }
     out
@@ -131,8 +131,19 @@ fn registry() -> Arc<RegistryHandle> {
         "blagnac".to_string(),
         Network { departement: Some("31".into()), reference_mode: ReferenceMode::NetworkMean, ..Network::default() },
     );
+    // The same station as a network with the trailing IBM window (D-2..D).
+    networks.insert(
+        "muret".to_string(),
+        Network {
+            departement: Some("31".into()),
+            reference_mode: ReferenceMode::NetworkMean,
+            ibm_alignment: IbmAlignment::Trailing,
+            ..Network::default()
+        },
+    );
     let mut sensors: Vec<Sensor> = STATIONS.iter().map(|s| sensor("toulouse", s.id, s.role, s.lcz, s.z)).collect();
     sensors.push(sensor("blagnac", "station", SensorRole::Rural, "D", 151.0));
+    sensors.push(sensor("muret", "station", SensorRole::Rural, "D", 151.0));
     sensors.sort_by(|a, b| (&a.network, &a.sensor_id).cmp(&(&b.network, &b.sensor_id)));
     RegistryHandle::in_memory(Registry { networks, sensors, ..Registry::default() })
 }
@@ -180,7 +191,8 @@ async fn views_give_the_known_answers_from_memory_and_from_parquet() {
     let s = store.clone();
     tokio::task::spawn_blocking(move || {
         s.apply(1, vec![WalEntry::Readings(uhi_readings())]);
-        s.apply(2, vec![WalEntry::Readings(ibm_readings())]);
+        s.apply(2, vec![WalEntry::Readings(ibm_readings("blagnac"))]);
+        s.apply(2, vec![WalEntry::Readings(ibm_readings("muret"))]);
     })
     .await
     .unwrap();
@@ -201,11 +213,11 @@ async fn views_give_the_known_answers_from_memory_and_from_parquet() {
     }
 
     // "now": the newest measurement of each sensor, from the cache, and the same after a
-    // restart (seeded from the last days of stored data).
+    // restart (from the cache saved with the data).
     const LATEST: &str = "SELECT network, sensor_id, ts, temperature_c FROM latest_readings ORDER BY 1, 2";
     const LATEST_BY_SCAN: &str = "SELECT network, sensor_id, max(ts), last_value(temperature_c ORDER BY ts) FROM readings GROUP BY 1, 2 ORDER BY 1, 2";
     let latest = rows(&engine, LATEST).await;
-    assert_eq!(latest.len(), STATIONS.len() + 1);
+    assert_eq!(latest.len(), STATIONS.len() + 2);
     assert_eq!(latest, rows(&engine, LATEST_BY_SCAN).await);
     drop(engine);
     let object_store = Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap());
@@ -288,6 +300,15 @@ async fn check_tn_tx_and_ibm(engine: &QueryEngine) {
             ["2025-07-11", "22.33", "36.0", "21.0", "36.0", "true", "false", "2025-07-11", "2025-07-13", "forward"],
         ],
         "the domain reference's worked example"
+    );
+    let trailing = rows(engine, "SELECT date, round(ibmn_c, 2), round(ibmx_c, 2), canicule_criterion_met, window_first_day, window_last_day, ibm_alignment FROM ibm WHERE network = 'muret' ORDER BY date").await;
+    assert_eq!(
+        trailing,
+        [
+            ["2025-07-12", "21.33", "34.67", "false", "2025-07-10", "2025-07-12", "trailing"],
+            ["2025-07-13", "22.33", "36.0", "true", "2025-07-11", "2025-07-13", "trailing"],
+        ],
+        "the same days with the window D-2..D"
     );
 
     // dTn / dTx: centre against the rural mean, elevation-corrected, recomputed here by brute

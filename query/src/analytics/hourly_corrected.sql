@@ -8,11 +8,9 @@ SELECT
     h.hour,
     h.completeness,
     h.temperature_mean_c,
-    h.temperature_mean_c + COALESCE(0.0065 * (s.elevation_m - z.reference_elevation_m), 0.0) AS temperature_corrected_c,
-    s.elevation_m IS NOT NULL AND z.reference_elevation_m IS NOT NULL AS elevation_corrected
+    h.temperature_mean_c + k.elevation_correction_c AS temperature_corrected_c,
+    k.elevation_corrected
 FROM hourly h
-JOIN sensors s ON s.network = h.network AND s.sensor_id = h.sensor_id
-JOIN networks n ON n.network = h.network
-LEFT JOIN uhi_reference_elevation z ON z.network = h.network
+JOIN sensor_context k ON k.network = h.network AND k.sensor_id = h.sensor_id
 LEFT JOIN crowdqc_passed p ON p.network = h.network AND p.sensor_id = h.sensor_id AND p.hour = h.hour
-WHERE h.valid AND (NOT n.crowdsourced OR COALESCE(p.passed, false))
+WHERE h.valid AND (NOT k.crowdsourced OR COALESCE(p.passed, false))

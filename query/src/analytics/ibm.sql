@@ -9,52 +9,54 @@ WITH days AS (
         d.sensor_id,
         d.date,
         arrow_cast(d.date, 'Int32') AS day,
-        d.tn_c,
-        d.tx_c,
-        CASE WHEN d.tn_provisional OR d.tx_provisional THEN 1 ELSE 0 END AS day_provisional,
+        CAST(round(d.tn_c * 100) AS BIGINT) AS tn_centi,
+        CAST(round(d.tx_c * 100) AS BIGINT) AS tx_centi,
+        d.tn_provisional OR d.tx_provisional AS day_provisional,
         n.ibm_alignment,
         n.tn_threshold_c,
         n.tx_threshold_c,
-        n.thresholds_source
+        n.thresholds_source,
+        CASE WHEN n.ibm_alignment = 'trailing' THEN -1 ELSE 1 END AS step
     FROM daily_tn_tx d
     JOIN networks n ON n.network = d.network
 ),
--- Both alignments as window frames over the day number (RANGE: a missing day is missing, not
--- replaced by the next one); each network's alignment picks one.
-windows AS (
+-- The next two days with data (the previous two with trailing alignment), by lead() over the
+-- days in the window's direction; the WHERE below checks they are the two calendar days that
+-- follow, so a missing day breaks the window. (lead() is one pass; RANGE frames with sliding
+-- sums took seconds here.)
+neighbours AS (
     SELECT
-        network,
-        sensor_id,
-        date,
-        ibm_alignment,
-        tn_threshold_c,
-        tx_threshold_c,
-        thresholds_source,
-        CASE WHEN ibm_alignment = 'trailing' THEN avg(tn_c) OVER back ELSE avg(tn_c) OVER fwd END AS ibmn_c,
-        CASE WHEN ibm_alignment = 'trailing' THEN avg(tx_c) OVER back ELSE avg(tx_c) OVER fwd END AS ibmx_c,
-        CASE WHEN ibm_alignment = 'trailing' THEN count(tn_c) OVER back ELSE count(tn_c) OVER fwd END AS tn_days,
-        CASE WHEN ibm_alignment = 'trailing' THEN count(tx_c) OVER back ELSE count(tx_c) OVER fwd END AS tx_days,
-        CASE WHEN ibm_alignment = 'trailing' THEN max(day_provisional) OVER back ELSE max(day_provisional) OVER fwd END = 1 AS provisional,
-        CASE WHEN ibm_alignment = 'trailing' THEN min(date) OVER back ELSE min(date) OVER fwd END AS window_first_day,
-        CASE WHEN ibm_alignment = 'trailing' THEN max(date) OVER back ELSE max(date) OVER fwd END AS window_last_day
+        *,
+        CASE WHEN step = 1 THEN lead(day, 1) OVER fwd ELSE lead(day, 1) OVER back END AS day_1,
+        CASE WHEN step = 1 THEN lead(day, 2) OVER fwd ELSE lead(day, 2) OVER back END AS day_2,
+        CASE WHEN step = 1 THEN lead(tn_centi, 1) OVER fwd ELSE lead(tn_centi, 1) OVER back END AS tn_1,
+        CASE WHEN step = 1 THEN lead(tn_centi, 2) OVER fwd ELSE lead(tn_centi, 2) OVER back END AS tn_2,
+        CASE WHEN step = 1 THEN lead(tx_centi, 1) OVER fwd ELSE lead(tx_centi, 1) OVER back END AS tx_1,
+        CASE WHEN step = 1 THEN lead(tx_centi, 2) OVER fwd ELSE lead(tx_centi, 2) OVER back END AS tx_2,
+        CASE WHEN step = 1 THEN lead(day_provisional, 1) OVER fwd ELSE lead(day_provisional, 1) OVER back END AS provisional_1,
+        CASE WHEN step = 1 THEN lead(day_provisional, 2) OVER fwd ELSE lead(day_provisional, 2) OVER back END AS provisional_2
     FROM days
     WINDOW
-        fwd AS (PARTITION BY network, sensor_id ORDER BY day RANGE BETWEEN CURRENT ROW AND 2 FOLLOWING),
-        back AS (PARTITION BY network, sensor_id ORDER BY day RANGE BETWEEN 2 PRECEDING AND CURRENT ROW)
+        fwd AS (PARTITION BY network, sensor_id ORDER BY day),
+        back AS (PARTITION BY network, sensor_id ORDER BY day DESC)
 )
+-- Sums in integer hundredths of a degree (the sensors' resolution): exact, so a mean exactly at
+-- a threshold meets it.
 SELECT
     network,
     sensor_id,
     date,
-    ibmn_c,
-    ibmx_c,
+    (tn_centi + tn_1 + tn_2) / 300.0 AS ibmn_c,
+    (tx_centi + tx_1 + tx_2) / 300.0 AS ibmx_c,
     tn_threshold_c,
     tx_threshold_c,
-    ibmn_c >= tn_threshold_c AND ibmx_c >= tx_threshold_c AS canicule_criterion_met,
-    provisional,
-    window_first_day,
-    window_last_day,
+    tn_centi + tn_1 + tn_2 >= 3 * round(tn_threshold_c * 100) AND tx_centi + tx_1 + tx_2 >= 3 * round(tx_threshold_c * 100) AS canicule_criterion_met,
+    day_provisional OR provisional_1 OR provisional_2 AS provisional,
+    arrow_cast(least(day, day_2), 'Date32') AS window_first_day,
+    arrow_cast(greatest(day, day_2), 'Date32') AS window_last_day,
     ibm_alignment,
     thresholds_source
-FROM windows
-WHERE tn_days = 3 AND tx_days = 3
+FROM neighbours
+WHERE day_1 = day + step AND day_2 = day + 2 * step
+  AND tn_centi IS NOT NULL AND tn_1 IS NOT NULL AND tn_2 IS NOT NULL
+  AND tx_centi IS NOT NULL AND tx_1 IS NOT NULL AND tx_2 IS NOT NULL

@@ -4,7 +4,7 @@
 //! ```text
 //!              crowdqc ─► crowdqc_passed ─┐ (crowdsourced networks)
 //! hourly_rollup ─► hourly ─► hourly_corrected ─► uhi_reference_hourly ─► uhi_hourly ─► uhi_nightly ─► uhi_lcz_nightly
-//!                        │ (uhi_reference_elevation)                  │    └──► uhi_daily ─► uhi_monthly
+//!                        │ (uhi_reference_elevation ─► sensor_context) │    └──► uhi_daily ─► uhi_monthly
 //!                        │       └──► network_anomaly_hourly          └─────────────────────┘
 //!                        └──► daily_tn_tx ─► ibm
 //!                                  └──► uhi_tn_tx
@@ -20,10 +20,11 @@ use datafusion::error::Result;
 use datafusion::prelude::SessionContext;
 
 /// The views, in an order where each one's inputs come before it.
-pub const VIEWS: [(&str, &str); 14] = [
+pub const VIEWS: [(&str, &str); 15] = [
     ("hourly", include_str!("hourly.sql")),
     ("crowdqc_passed", include_str!("crowdqc_passed.sql")),
     ("uhi_reference_elevation", include_str!("uhi_reference_elevation.sql")),
+    ("sensor_context", include_str!("sensor_context.sql")),
     ("hourly_corrected", include_str!("hourly_corrected.sql")),
     ("uhi_reference_hourly", include_str!("uhi_reference_hourly.sql")),
     ("uhi_hourly", include_str!("uhi_hourly.sql")),

@@ -11,14 +11,14 @@ SELECT
     r.reference_c,
     c.temperature_corrected_c - r.reference_c AS uhi_c,
     r.reference_mode,
-    n.reference_sensors AS reference_stations,
+    r.reference_stations,
     r.reference_used,
     r.reference_n,
-    z.reference_elevation_m,
+    r.reference_elevation_m,
     c.elevation_corrected,
     c.completeness,
     'hour' AS time_window
-FROM hourly_corrected c
-JOIN uhi_reference_hourly r ON r.network = c.network AND r.hour = c.hour
-JOIN networks n ON n.network = c.network
-LEFT JOIN uhi_reference_elevation z ON z.network = c.network
+-- The reference (one row per network-hour) first: DataFusion builds its hash table from the
+-- left side, and the sensor-hours are many times larger.
+FROM uhi_reference_hourly r
+JOIN hourly_corrected c ON c.network = r.network AND c.hour = r.hour

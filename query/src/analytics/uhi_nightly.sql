@@ -8,13 +8,13 @@ WITH labelled AS (
         u.sensor_id,
         u.uhi_c,
         u.reference_n,
+        -- The hour's midpoint by integer arithmetic: timestamp + interval costs ~60 ns a row.
         CASE
-            WHEN n.night_mode = 'sun' THEN night_date_sun(u.hour + INTERVAL '30 minutes', s.lat, s.lon)
-            ELSE night_date_utc(u.hour + INTERVAL '30 minutes', n.night_start_utc_hour, n.night_end_utc_hour)
+            WHEN k.night_mode = 'sun' THEN night_date_sun(arrow_cast(arrow_cast(u.hour, 'Int64') + 1800000, 'Timestamp(Millisecond, Some("UTC"))'), k.lat, k.lon)
+            ELSE night_date_utc(arrow_cast(arrow_cast(u.hour, 'Int64') + 1800000, 'Timestamp(Millisecond, Some("UTC"))'), k.night_start_utc_hour, k.night_end_utc_hour)
         END AS night
     FROM uhi_hourly u
-    JOIN networks n ON n.network = u.network
-    JOIN sensors s ON s.network = u.network AND s.sensor_id = u.sensor_id
+    JOIN sensor_context k ON k.network = u.network AND k.sensor_id = u.sensor_id
 ),
 nights AS (
     SELECT
@@ -33,18 +33,18 @@ nights AS (
 described AS (
     SELECT
         g.*,
-        n.night_mode,
-        n.night_start_utc_hour,
-        n.night_end_utc_hour,
+        k.night_mode,
+        k.night_start_utc_hour,
+        k.night_end_utc_hour,
         n.reference_mode,
         n.reference_sensors AS reference_stations,
         CASE
-            WHEN n.night_mode = 'sun' THEN round((arrow_cast(sunrise(g.night + INTERVAL '1 day', s.lat, s.lon), 'Int64') - arrow_cast(sunset(g.night, s.lat, s.lon), 'Int64')) / 3600000.0)
-            ELSE CAST((n.night_end_utc_hour - n.night_start_utc_hour + 24) % 24 AS DOUBLE)
+            WHEN k.night_mode = 'sun' THEN round((arrow_cast(sunrise(g.night + INTERVAL '1 day', k.lat, k.lon), 'Int64') - arrow_cast(sunset(g.night, k.lat, k.lon), 'Int64')) / 3600000.0)
+            ELSE CAST((k.night_end_utc_hour - k.night_start_utc_hour + 24) % 24 AS DOUBLE)
         END AS hours_expected
     FROM nights g
+    JOIN sensor_context k ON k.network = g.network AND k.sensor_id = g.sensor_id
     JOIN networks n ON n.network = g.network
-    JOIN sensors s ON s.network = g.network AND s.sensor_id = g.sensor_id
 )
 SELECT
     network,

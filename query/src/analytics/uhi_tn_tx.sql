@@ -3,11 +3,10 @@
 -- mode from the reference stations that have a value that day.
 WITH corrected AS (
     SELECT d.network, d.sensor_id, d.date, d.tn_provisional, d.tx_provisional,
-           d.tn_c + COALESCE(0.0065 * (s.elevation_m - z.reference_elevation_m), 0.0) AS tn_corr,
-           d.tx_c + COALESCE(0.0065 * (s.elevation_m - z.reference_elevation_m), 0.0) AS tx_corr
+           d.tn_c + k.elevation_correction_c AS tn_corr,
+           d.tx_c + k.elevation_correction_c AS tx_corr
     FROM daily_tn_tx d
-    JOIN sensors s ON s.network = d.network AND s.sensor_id = d.sensor_id
-    LEFT JOIN uhi_reference_elevation z ON z.network = d.network
+    JOIN sensor_context k ON k.network = d.network AND k.sensor_id = d.sensor_id
 ),
 reference AS (
     SELECT c.network, c.date, n.reference_mode,
