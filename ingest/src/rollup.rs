@@ -156,20 +156,18 @@ impl Store {
     /// schema): the files' rollups where they are current, else their readings, plus the rows
     /// in memory. One row per (sensor, hour).
     pub async fn merged_hourly_rollup(&self, files: &[Arc<DataFile>], batches: &[RecordBatch]) -> Result<RecordBatch, StoreError> {
+        use futures::{StreamExt, TryStreamExt};
+        // A day still receiving data has a file per persist cycle: fetch them concurrently (each
+        // fetch is a round trip on S3), merge in any order (the merge is exact).
+        let loaded: Vec<(bool, Vec<RecordBatch>)> = futures::stream::iter(files.to_vec())
+            .map(|f| self.load_for_rollup(f))
+            .buffer_unordered(CONCURRENT_FETCHES)
+            .try_collect()
+            .await?;
         let mut merged = HourlyRollup::default();
-        for f in files {
-            match f.current_rollup() {
-                Some((path, _)) => {
-                    let bytes = self.object_store.get(&path.object_path()).await?.bytes().await?;
-                    for batch in crate::parquet_file::decode(bytes)? {
-                        merged.add_rollup(&batch);
-                    }
-                }
-                None => {
-                    for batch in self.read_files(std::slice::from_ref(f)).await? {
-                        merged.add_readings(&batch);
-                    }
-                }
+        for (is_rollup, file_batches) in &loaded {
+            for batch in file_batches {
+                if *is_rollup { merged.add_rollup(batch) } else { merged.add_readings(batch) }
             }
         }
         for b in batches {
@@ -178,6 +176,22 @@ impl Store {
         Ok(merged.finish())
     }
 }
+
+impl Store {
+    /// A file's rollup batches (`true`), or its readings when it has no current rollup.
+    async fn load_for_rollup(&self, f: Arc<DataFile>) -> Result<(bool, Vec<RecordBatch>), StoreError> {
+        match f.current_rollup() {
+            Some((path, _)) => {
+                let bytes = self.object_store.get(&path.object_path()).await?.bytes().await?;
+                Ok((true, crate::parquet_file::decode(bytes)?))
+            }
+            None => Ok((false, self.read_files(std::slice::from_ref(&f)).await?)),
+        }
+    }
+}
+
+/// Rollup or readings files fetched at once when a partition is merged.
+const CONCURRENT_FETCHES: usize = 16;
 
 #[cfg(test)]
 mod tests {
