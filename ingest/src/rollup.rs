@@ -175,9 +175,7 @@ impl Store {
         }
         Ok(merged.finish())
     }
-}
 
-impl Store {
     /// A file's rollup batches (`true`), or its readings when it has no current rollup.
     async fn load_for_rollup(&self, f: Arc<DataFile>) -> Result<(bool, Vec<RecordBatch>), StoreError> {
         match f.current_rollup() {

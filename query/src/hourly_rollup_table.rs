@@ -11,15 +11,12 @@ use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, Date32Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::{DFSchema, DataFusionError, Result, ScalarValue};
+use datafusion::common::{DataFusionError, Result, ScalarValue};
 use datafusion::datasource::TableType;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::memory::MemorySourceConfig;
-use datafusion::datasource::physical_plan::{FileScanConfigBuilder, ParquetSource};
-use datafusion::datasource::source::DataSourceExec;
-use datafusion::datasource::table_schema::TableSchema;
 use datafusion::execution::object_store::ObjectStoreUrl;
-use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, utils::conjunction};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::union::UnionExec;
@@ -30,7 +27,8 @@ use ilot_ingest::store::Store;
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
 
-use crate::pruning::{PartitionBounds, day_number, only_columns, partition_of_batch, split_groups};
+use crate::parquet_scan::ParquetScan;
+use crate::pruning::{PartitionBounds, day_number, partition_of_batch};
 
 /// Predicates evaluated on the rollup files as stored, for row-group pruning.
 const PUSHABLE: [&str; 2] = ["sensor_id", "hour"];
@@ -126,19 +124,8 @@ impl TableProvider for HourlyRollupTable {
 
         let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
         if !direct.is_empty() {
-            let schema = TableSchema::builder(rollup_schema()).with_table_partition_cols(partition_fields()).build();
-            let mut source = ParquetSource::new(schema);
-            let pushable: Vec<Expr> = filters.iter().filter(|e| only_columns(e, &PUSHABLE)).cloned().collect();
-            if let Some(predicate) = conjunction(pushable) {
-                let df_schema = DFSchema::try_from(table_schema().as_ref().clone())?;
-                source = source.with_predicate(state.create_physical_expr(predicate, &df_schema)?);
-            }
-            let groups = split_groups(direct, state.config().target_partitions().max(1));
-            let config = FileScanConfigBuilder::new(self.store_url.clone(), Arc::new(source))
-                .with_file_groups(groups)
-                .with_projection_indices(projection.cloned())?
-                .build();
-            inputs.push(DataSourceExec::from_data_source(config));
+            let scan = ParquetScan { store_url: &self.store_url, file_schema: rollup_schema(), files: direct, pushable: &PUSHABLE };
+            inputs.push(scan.plan(state, filters, projection, None)?);
         }
         if !merged.is_empty() {
             inputs.push(MemorySourceConfig::try_new_exec(&[merged], table_schema(), projection.cloned())?);

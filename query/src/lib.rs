@@ -1,7 +1,7 @@
 //! ilot query side: SQL over the readings, for analysts, dashboards and alert rules.
 //!
 //! `engine` (the read-only, bounded SQL session) → `readings_table` (files ∪ memory, one
-//! snapshot) → `pruning` (dates and networks a query can touch) → `output` (table, CSV, JSON,
+//! snapshot) → `pruning` (dates and networks a query can touch) + `parquet_scan` (the files' half) → `output` (table, CSV, JSON,
 //! Arrow). The registry as tables: `registry_tables` (`sensors`, `networks`). Heat analytics:
 //! `analytics` (the UHI, Tn/Tx and IBM views, one `.sql` file each), SQL functions
 //! `heat_indices`, `local_time`, `night` + `solar`; `hourly_rollup_table` (per sensor-hour
@@ -18,6 +18,7 @@ pub mod latest_table;
 pub mod local_time;
 pub mod night;
 pub mod output;
+pub mod parquet_scan;
 pub mod pruning;
 pub mod readings_table;
 pub mod registry_tables;

@@ -1,13 +1,11 @@
 //! Partition pruning for the `readings` and `hourly_rollup` tables: from the query's filters,
 //! the range of UTC dates (`date` partition) and the networks a scan can touch. Predicates on
 //! `ts` (or `hour`) are turned into date bounds, so "last week" reads last week's partitions
-//! only. Also the helpers both tables' scans share.
+//! only.
 
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Date32Type;
 use datafusion::common::ScalarValue;
-use datafusion::datasource::listing::PartitionedFile;
-use datafusion::datasource::physical_plan::FileGroup;
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator};
 use std::collections::BTreeSet;
 
@@ -188,24 +186,6 @@ pub fn partition_of_batch(b: &RecordBatch) -> (String, i32) {
     let network = b.column_by_name("network").expect("stored batches have network").as_string::<i32>().value(0).to_owned();
     let day = b.column_by_name("date").expect("stored batches have date").as_primitive::<Date32Type>().value(0);
     (network, day)
-}
-
-/// True when every column the expression mentions is in `allowed`.
-pub fn only_columns(expr: &Expr, allowed: &[&str]) -> bool {
-    let columns = expr.column_refs();
-    !columns.is_empty() && columns.iter().all(|c| allowed.contains(&c.name.as_str()))
-}
-
-/// Spread files over `n` groups (scan partitions), keeping sizes balanced.
-pub fn split_groups(mut files: Vec<PartitionedFile>, n: usize) -> Vec<FileGroup> {
-    files.sort_by_key(|f| std::cmp::Reverse(f.object_meta.size));
-    let mut groups: Vec<(u64, Vec<PartitionedFile>)> = (0..n.min(files.len())).map(|_| (0, Vec::new())).collect();
-    for f in files {
-        let smallest = groups.iter_mut().min_by_key(|(size, _)| *size).expect("at least one group");
-        smallest.0 += f.object_meta.size;
-        smallest.1.push(f);
-    }
-    groups.into_iter().map(|(_, fs)| FileGroup::new(fs)).collect()
 }
 
 #[cfg(test)]

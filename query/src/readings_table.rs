@@ -6,25 +6,23 @@
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::{DFSchema, Result, ScalarValue};
+use datafusion::common::{Result, ScalarValue};
 use datafusion::datasource::TableType;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::memory::MemorySourceConfig;
-use datafusion::datasource::physical_plan::{FileScanConfigBuilder, ParquetSource};
-use datafusion::datasource::source::DataSourceExec;
-use datafusion::datasource::table_schema::TableSchema;
 use datafusion::execution::object_store::ObjectStoreUrl;
-use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, utils::conjunction};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_expr::expressions::{CastExpr, Column};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 use datafusion::physical_plan::union::UnionExec;
-use ilot_ingest::schema::{DECIMAL_COLUMNS, file_schema, partition_fields, public_schema, stored_schema};
+use ilot_ingest::schema::{DECIMAL_COLUMNS, file_schema, public_schema, stored_schema};
 use ilot_ingest::store::Store;
 use std::sync::Arc;
 
-use crate::pruning::{PartitionBounds, day_number, only_columns, partition_of_batch, split_groups};
+use crate::parquet_scan::ParquetScan;
+use crate::pruning::{PartitionBounds, day_number, partition_of_batch};
 
 /// Columns whose predicates can be evaluated on the Parquet files as stored (same type in
 /// files and in SQL), and so pushed into the scan for row-group and page pruning.
@@ -89,21 +87,8 @@ impl TableProvider for ReadingsTable {
             })
             .collect();
         if !files.is_empty() {
-            let table_schema = TableSchema::builder(file_schema()).with_table_partition_cols(partition_fields()).build();
-            let mut source = ParquetSource::new(table_schema);
-            let pushable: Vec<Expr> = filters.iter().filter(|e| only_columns(e, &PUSHABLE)).cloned().collect();
-            if let Some(predicate) = conjunction(pushable) {
-                let df_schema = DFSchema::try_from(stored.as_ref().clone())?;
-                source = source.with_predicate(state.create_physical_expr(predicate, &df_schema)?);
-            }
-            let target = state.config().target_partitions().max(1);
-            let groups = split_groups(files, target);
-            let config = FileScanConfigBuilder::new(self.store_url.clone(), Arc::new(source))
-                .with_file_groups(groups)
-                .with_projection_indices(projection.cloned())?
-                .with_limit(limit)
-                .build();
-            inputs.push(DataSourceExec::from_data_source(config));
+            let scan = ParquetScan { store_url: &self.store_url, file_schema: file_schema(), files, pushable: &PUSHABLE };
+            inputs.push(scan.plan(state, filters, projection, limit)?);
         }
 
         let batches: Vec<_> = snapshot

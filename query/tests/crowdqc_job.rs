@@ -24,22 +24,12 @@ const SUNNY: &str = "cws-07";
 fn sensors() -> Vec<Sensor> {
     (0..STATIONS)
         .map(|i| Sensor {
-            network: "berlin-cws".into(),
-            sensor_id: format!("cws-{i:02}"),
-            name: None,
-            // A 6 × 4 grid about 400 m apart: everyone has buddies within 3 km.
-            lat: 52.50 + (i / 6) as f64 * 0.0036,
-            lon: 13.40 + (i % 6) as f64 * 0.0059,
             elevation_m: Some(35.0),
-            lcz: None,
             role: SensorRole::Urban,
-            height_m: None,
-            shield: None,
             cadence_s: Some(3600),
-            insee: None,
-            departement: None,
             provider: Some("netatmo".into()),
-            licence: None,
+            // A 6 × 4 grid about 400 m apart: everyone has buddies within 3 km.
+            ..Sensor::new("berlin-cws", &format!("cws-{i:02}"), 52.50 + (i / 6) as f64 * 0.0036, 13.40 + (i % 6) as f64 * 0.0059)
         })
         .collect()
 }

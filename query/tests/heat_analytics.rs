@@ -20,21 +20,13 @@ const JULY_1: i64 = 1_751_328_000_000;
 
 fn sensor(network: &str, id: &str, role: SensorRole, lcz: &str, z: f64) -> Sensor {
     Sensor {
-        network: network.into(),
-        sensor_id: id.into(),
-        name: None,
-        lat: 43.6,
-        lon: 1.44,
         elevation_m: Some(z),
         lcz: Lcz::parse(lcz),
         role,
         height_m: Some(3.0),
-        shield: None,
-        cadence_s: None,
         insee: Some("31555".into()),
         departement: Some("31".into()),
-        provider: None,
-        licence: None,
+        ..Sensor::new(network, id, 43.6, 1.44)
     }
 }
 

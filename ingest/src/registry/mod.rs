@@ -225,23 +225,7 @@ mod tests {
     use super::*;
 
     fn sensor(network: &str, id: &str, role: SensorRole) -> Sensor {
-        Sensor {
-            network: network.into(),
-            sensor_id: id.into(),
-            name: None,
-            lat: 43.6,
-            lon: 1.44,
-            elevation_m: None,
-            lcz: None,
-            role,
-            height_m: None,
-            shield: None,
-            cadence_s: None,
-            insee: None,
-            departement: None,
-            provider: None,
-            licence: None,
-        }
+        Sensor { role, ..Sensor::new(network, id, 43.6, 1.44) }
     }
 
     #[tokio::test]

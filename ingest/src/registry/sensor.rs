@@ -118,6 +118,27 @@ pub struct Sensor {
 }
 
 impl Sensor {
+    /// A sensor at (`lat`, `lon`) with every optional attribute unset and the default role.
+    pub fn new(network: &str, sensor_id: &str, lat: f64, lon: f64) -> Self {
+        Self {
+            network: network.into(),
+            sensor_id: sensor_id.into(),
+            name: None,
+            lat,
+            lon,
+            elevation_m: None,
+            lcz: None,
+            role: SensorRole::default(),
+            height_m: None,
+            shield: None,
+            cadence_s: None,
+            insee: None,
+            departement: None,
+            provider: None,
+            licence: None,
+        }
+    }
+
     pub fn cadence_s(&self) -> u32 {
         self.cadence_s.unwrap_or(DEFAULT_CADENCE_S)
     }

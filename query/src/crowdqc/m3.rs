@@ -99,14 +99,7 @@ mod tests {
 
     fn grid(station: Vec<i64>, time_ms: Vec<i64>) -> CrowdQcGrid {
         let n = station.len();
-        CrowdQcGrid {
-            station,
-            time_ms,
-            ta: vec![Some(20.0); n],
-            lon: vec![Some(13.4); n],
-            lat: vec![Some(52.5); n],
-            z: vec![None; n],
-        }
+        CrowdQcGrid::at_berlin(station, time_ms, vec![Some(20.0); n])
     }
 
     #[test]

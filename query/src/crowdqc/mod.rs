@@ -64,6 +64,15 @@ pub struct CrowdQcGrid {
     pub z: Vec<Option<f64>>,
 }
 
+#[cfg(test)]
+impl CrowdQcGrid {
+    /// Rows all at one Berlin position with no elevation, for the levels' unit tests.
+    pub(crate) fn at_berlin(station: Vec<i64>, time_ms: Vec<i64>, ta: Vec<Option<f64>>) -> Self {
+        let n = station.len();
+        Self { station, time_ms, ta, lon: vec![Some(13.4); n], lat: vec![Some(52.5); n], z: vec![None; n] }
+    }
+}
+
 impl CrowdQcGrid {
     /// Number of rows.
     pub fn len(&self) -> usize {

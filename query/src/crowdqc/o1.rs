@@ -67,18 +67,6 @@ mod tests {
 
     const HOUR: i64 = 3_600_000;
 
-    fn grid(station: Vec<i64>, time_ms: Vec<i64>, ta: Vec<Option<f64>>) -> CrowdQcGrid {
-        let n = station.len();
-        CrowdQcGrid {
-            station,
-            time_ms,
-            ta,
-            lon: vec![Some(13.4); n],
-            lat: vec![Some(52.5); n],
-            z: vec![None; n],
-        }
-    }
-
     #[test]
     fn single_gaps_are_filled_longer_gaps_and_ends_are_not() {
         let ta = vec![
@@ -93,7 +81,7 @@ mod tests {
             Some(5.0), // last row: not filled
         ];
         let m5 = [true, false, true, false, true, false, false, true, false];
-        let g = grid(vec![1; 9], (0..9).map(|h| h * HOUR).collect(), ta);
+        let g = CrowdQcGrid::at_berlin(vec![1; 9], (0..9).map(|h| h * HOUR).collect(), ta);
         let (f, ta_int) = o1(&g, &m5);
         assert_eq!(
             f,
@@ -122,7 +110,7 @@ mod tests {
     #[test]
     fn a_gap_equal_to_its_interpolation_fails_but_keeps_ta_int() {
         let ta = vec![Some(15.5), Some(16.0), Some(16.5)];
-        let g = grid(vec![1; 3], vec![0, HOUR, 2 * HOUR], ta);
+        let g = CrowdQcGrid::at_berlin(vec![1; 3], vec![0, HOUR, 2 * HOUR], ta);
         let (f, ta_int) = o1(&g, &[true, false, true]);
         assert_eq!(f, vec![true, false, true]);
         assert_eq!(ta_int[1], Some(16.0));
@@ -132,7 +120,7 @@ mod tests {
     fn neighbours_must_be_one_step_away_in_the_same_station() {
         // Station 1 misses the 1 h row (2 h apart around the gap); station 2 has only its gap
         // row between rows of station 1 in sort order. The grid step is 1 h (station 3).
-        let g = grid(
+        let g = CrowdQcGrid::at_berlin(
             vec![1, 1, 1, 2, 3, 3],
             vec![0, 2 * HOUR, 3 * HOUR, 0, 0, HOUR],
             [1.0, 2.0, 3.0, 4.0, 5.0, 6.0].map(Some).to_vec(),

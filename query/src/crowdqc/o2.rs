@@ -30,14 +30,7 @@ mod tests {
         let june = 1_496_275_200_000;
         let time_ms: Vec<i64> = (0..10).chain(24..34).map(|h| june + h * HOUR).collect();
         let n = time_ms.len();
-        let g = CrowdQcGrid {
-            station: vec![1; n],
-            time_ms,
-            ta: vec![None; n],
-            lon: vec![None; n],
-            lat: vec![None; n],
-            z: vec![None; n],
-        };
+        let g = CrowdQcGrid::at_berlin(vec![1; n], time_ms, vec![None; n]);
         // Day 1: 9 of 10 pass (0.9 > 0.8, kept). Day 2: 8 of 10 (0.8, dropped).
         let mut f1 = vec![true; n];
         f1[3] = false;

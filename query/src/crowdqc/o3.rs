@@ -30,14 +30,7 @@ mod tests {
         let june = 1_496_275_200_000;
         let time_ms: Vec<i64> = (-5..10).map(|h| june + h * HOUR).collect();
         let n = time_ms.len();
-        let g = CrowdQcGrid {
-            station: vec![1; n],
-            time_ms,
-            ta: vec![None; n],
-            lon: vec![None; n],
-            lat: vec![None; n],
-            z: vec![None; n],
-        };
+        let g = CrowdQcGrid::at_berlin(vec![1; n], time_ms, vec![None; n]);
         // May: 4 of 5 pass (0.8, dropped). June: 9 of 10 (0.9, kept).
         let mut f2 = vec![true; n];
         f2[0] = false;
