@@ -5,6 +5,8 @@ use anyhow::Context;
 use ilot_ingest::backfill::{ImportOptions, import_blocking, import_writer};
 use ilot_ingest::registry::RegistryHandle;
 use ilot_ingest::store::Store;
+use ilot_query::QueryEngine;
+use ilot_query::period_summary::keep_closed_chunks;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -41,8 +43,8 @@ pub async fn run(config: Config, args: ImportArgs) -> anyhow::Result<()> {
         store.fsync_local_writes(config.storage.data_dir.clone());
     }
     store.remove_orphans().await.context("removing files left by an interrupted import")?;
-    let registry = RegistryHandle::open(store.object_store(), &config.registry).await.context("loading the sensor registry")?;
-    let registry = registry.snapshot();
+    let registry_handle = RegistryHandle::open(store.object_store(), &config.registry).await.context("loading the sensor registry")?;
+    let registry = registry_handle.snapshot();
     if !registry.network_names().contains(&args.network) {
         eprintln!("warning: network {:?} has no settings nor sensors in the registry: its readings are flagged UNKNOWN_SENSOR", args.network);
     }
@@ -58,7 +60,17 @@ pub async fn run(config: Config, args: ImportArgs) -> anyhow::Result<()> {
     eprintln!("importing {} file(s) into network {:?} as writer {}", args.files.len(), args.network, writer.as_str());
     let runtime = tokio::runtime::Handle::current();
     let files = args.files.clone();
-    let summary = tokio::task::spawn_blocking(move || import_blocking(&runtime, &store, &registry, &files, &options)).await??;
+    let importing = store.clone();
+    let summary = tokio::task::spawn_blocking(move || import_blocking(&runtime, &importing, &registry, &files, &options)).await??;
     eprintln!("{summary}");
+    // The imported days are closed: keep their nightly UHI and Tn/Tx summaries now rather
+    // than at the first query.
+    eprintln!("keeping the period summaries of the closed days (nightly UHI, Tn/Tx)");
+    let started = std::time::Instant::now();
+    // A whole history may take longer than an analyst query is allowed.
+    let limits = ilot_query::QueryLimits { timeout_s: config.query.timeout_s.max(3600), ..config.query.clone() };
+    let engine = QueryEngine::new(store, registry_handle, limits).await?;
+    keep_closed_chunks(&engine).await.context("keeping the period summaries")?;
+    eprintln!("period summaries kept in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
 }

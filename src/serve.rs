@@ -116,6 +116,11 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
     });
 
     let engine = Arc::new(QueryEngine::new(store.clone(), registry.clone(), config.query.clone()).await?);
+    let summaries = tokio::spawn(ilot_query::period_summary::run_keeper(
+        engine.clone(),
+        Duration::from_secs(config.storage.compaction_interval_s.max(1)),
+        shutdown_rx.clone(),
+    ));
     let crowdqc = tokio::spawn(ilot_query::crowdqc::job::run_scheduled(
         engine.clone(),
         registry.clone(),
@@ -153,6 +158,7 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
     let _ = persister.await;
     let _ = compactor.await;
     crowdqc.abort();
+    summaries.abort();
     if let Some(p) = peers {
         let _ = p.await;
     }

@@ -10,6 +10,8 @@
 //! _ilot/latest/<writer>.parquet                                         the newest reading of each sensor, as that writer last saw it
 //! _ilot/registry.json                                                  sensors and networks saved by the admin API
 //! qc/crowdqc/network=<network>/month=<YYYY-MM>/crowdqc.parquet           CrowdQC+ levels of a network-month (`ilot qc`)
+//! summaries/<summary>/network=<network>/month=<YYYY-MM>/<first>_<last>_<inputs>.parquet
+//!                                                                      a period summary of a network-month's closed days
 //! ```
 //! Local disk only: `<wal_dir>/<writer>/<seq>.wal`, the write-ahead log segments.
 //!
@@ -134,6 +136,44 @@ pub struct CrowdQcFilePath(String);
 impl CrowdQcFilePath {
     pub fn new(network: &str, month: NaiveDate) -> Self {
         Self(format!("{CROWDQC_DIR}/network={network}/month={}/crowdqc.parquet", month.format("%Y-%m")))
+    }
+    /// The folder of every month's result for a network.
+    pub fn network_dir(network: &str) -> ObjectPath {
+        ObjectPath::from(format!("{CROWDQC_DIR}/network={network}"))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    pub fn object_path(&self) -> ObjectPath {
+        ObjectPath::from(self.0.as_str())
+    }
+}
+
+/// Prefix of the period summaries (see `query::period_summary`): derived, rebuilt at will.
+pub const SUMMARIES_DIR: &str = "summaries";
+
+/// Path of a period summary of one network-month: periods `first..=last`, computed from inputs
+/// whose digest is `inputs`. A chunk whose name does not match the store's present inputs is
+/// stale and is replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SummaryChunkPath(String);
+
+impl SummaryChunkPath {
+    pub fn new(summary: &str, network: &str, first: NaiveDate, last: NaiveDate, inputs: u64) -> Self {
+        Self(format!(
+            "{}/{}_{}_{inputs:016x}.parquet",
+            Self::month_dir(summary, network, first),
+            first.format("%Y-%m-%d"),
+            last.format("%Y-%m-%d")
+        ))
+    }
+    /// The folder of a summary's chunks for the month of `day`.
+    pub fn month_dir(summary: &str, network: &str, day: NaiveDate) -> String {
+        format!("{SUMMARIES_DIR}/{summary}/network={network}/month={}", day.format("%Y-%m"))
+    }
+    /// The folder of all of a summary's chunks for a network.
+    pub fn network_dir(summary: &str, network: &str) -> ObjectPath {
+        ObjectPath::from(format!("{SUMMARIES_DIR}/{summary}/network={network}"))
     }
     pub fn as_str(&self) -> &str {
         &self.0

@@ -108,7 +108,7 @@ impl QueryEngine {
             .map_err(|e| QueryError::Sql(e.to_string()))?;
         ctx.register_table("hourly_rollup", Arc::new(HourlyRollupTable::new(store.clone(), url.clone())))
             .map_err(|e| QueryError::Sql(e.to_string()))?;
-        ctx.register_table("readings", Arc::new(ReadingsTable::new(store, url.clone())))
+        ctx.register_table("readings", Arc::new(ReadingsTable::new(store.clone(), url.clone())))
             .map_err(|e| QueryError::Sql(e.to_string()))?;
         for kind in [RegistryTableKind::Sensors, RegistryTableKind::Networks, RegistryTableKind::ReferenceSensors] {
             ctx.register_table(kind.name(), Arc::new(registry_table(registry.clone(), kind))).map_err(|e| QueryError::Sql(e.to_string()))?;
@@ -118,7 +118,7 @@ impl QueryEngine {
         heat_indices::register(&ctx);
         crate::local_time::register(&ctx);
         crate::night::register(&ctx);
-        crate::analytics::register(&ctx).await.map_err(|e| QueryError::Sql(e.to_string()))?;
+        crate::analytics::register(&ctx, store, registry, url).await.map_err(|e| QueryError::Sql(e.to_string()))?;
         Ok(Self { ctx, limits })
     }
 

@@ -88,7 +88,7 @@ impl TableProvider for HourlyRollupTable {
         filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let bounds = PartitionBounds::from_filters(filters);
+        let bounds = PartitionBounds::from_filters(filters).within_session(state);
         let snapshot = self.store.snapshot();
         let mut partitions: BTreeMap<(Option<String>, i32), Sources> = BTreeMap::new();
         for f in snapshot.files.into_iter().filter(|f| bounds.admits(f.network.as_deref(), day_number(f.date))) {
@@ -124,7 +124,7 @@ impl TableProvider for HourlyRollupTable {
 
         let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
         if !direct.is_empty() {
-            let scan = ParquetScan { store_url: &self.store_url, file_schema: rollup_schema(), files: direct, pushable: &PUSHABLE };
+            let scan = ParquetScan { store_url: &self.store_url, file_schema: rollup_schema(), partitioned: true, files: direct, pushable: &PUSHABLE };
             inputs.push(scan.plan(state, filters, projection, None)?);
         }
         if !merged.is_empty() {

@@ -19,6 +19,7 @@ pub mod local_time;
 pub mod night;
 pub mod output;
 pub mod parquet_scan;
+pub mod period_summary;
 pub mod pruning;
 pub mod readings_table;
 pub mod registry_tables;

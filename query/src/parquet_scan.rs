@@ -1,5 +1,5 @@
-//! The Parquet half of the `readings` and `hourly_rollup` scans: published files (with their
-//! partition values) spread over the scan partitions, with the filters the files can evaluate
+//! The Parquet half of the `readings`, `hourly_rollup` and period-summary scans: published
+//! files (with their partition values, if any) spread over the scan partitions, with the filters the files can evaluate
 //! as stored pushed into the reader for row-group and page pruning.
 
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
@@ -15,10 +15,14 @@ use datafusion::physical_plan::ExecutionPlan;
 use ilot_ingest::schema::partition_fields;
 use std::sync::Arc;
 
-/// What to scan: files of `file_schema`, the partition columns `network` and `date` after it.
+/// What to scan: files of `file_schema`, the partition columns `network` and `date` after it
+/// when `partitioned`.
 pub struct ParquetScan<'a> {
     pub store_url: &'a ObjectStoreUrl,
     pub file_schema: SchemaRef,
+    /// The files' paths carry `network` and `date` (readings, rollups); summaries hold every
+    /// column in the file.
+    pub partitioned: bool,
     pub files: Vec<PartitionedFile>,
     /// Columns whose type is the same in the files and in SQL: filters on them alone are pushed.
     pub pushable: &'a [&'a str],
@@ -32,9 +36,10 @@ impl ParquetScan<'_> {
         projection: Option<&Vec<usize>>,
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        let partition_cols = if self.partitioned { partition_fields() } else { Vec::new() };
         let mut fields: Vec<_> = self.file_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-        fields.extend(partition_fields());
-        let table_schema = TableSchema::builder(self.file_schema).with_table_partition_cols(partition_fields()).build();
+        fields.extend(partition_cols.iter().cloned());
+        let table_schema = TableSchema::builder(self.file_schema).with_table_partition_cols(partition_cols).build();
         let mut source = ParquetSource::new(table_schema);
         let pushable: Vec<Expr> = filters.iter().filter(|e| only_columns(e, self.pushable)).cloned().collect();
         if let Some(predicate) = conjunction(pushable) {

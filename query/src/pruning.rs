@@ -1,13 +1,17 @@
-//! Partition pruning for the `readings` and `hourly_rollup` tables: from the query's filters,
-//! the range of UTC dates (`date` partition) and the networks a scan can touch. Predicates on
-//! `ts` (or `hour`) are turned into date bounds, so "last week" reads last week's partitions
-//! only.
+//! Partition pruning for the `readings`, `hourly_rollup` and period-summary tables: from the
+//! query's filters, the range of days (`date` partition, or a summary's period column) and the
+//! networks a scan can touch. Predicates on `ts` (or `hour`) are turned into date bounds, so
+//! "last week" reads last week's partitions only. A [`PartitionBounds`] set as a session
+//! extension ([`PartitionBounds::of_session`]) narrows every scan of the session the same way:
+//! the period summaries compute one network-month through the ordinary views with it.
 
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Date32Type;
+use datafusion::catalog::Session;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator};
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// What the filters allow, as inclusive bounds on the partition values.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -21,12 +25,48 @@ pub struct PartitionBounds {
 const DAY_MS: i64 = 86_400_000;
 
 impl PartitionBounds {
+    /// Bounds on the `date` partition (and `ts`, `hour`, `network`) from a scan's filters.
     pub fn from_filters(filters: &[Expr]) -> Self {
+        Self::from_filters_on(filters, "date")
+    }
+
+    /// Bounds from a scan's filters, reading `day_column` (a Date32 column) as the day.
+    pub fn from_filters_on(filters: &[Expr], day_column: &str) -> Self {
         let mut b = Self::default();
         for f in filters {
-            b.absorb(f);
+            b.absorb(f, day_column);
         }
         b
+    }
+
+    /// The bounds of one network over days `first..=last`.
+    pub fn window(network: &str, first: i32, last: i32) -> Self {
+        Self { min_day: Some(first), max_day: Some(last), networks: Some(BTreeSet::from([network.to_owned()])) }
+    }
+
+    /// The bounds the session narrows every scan to, if any (set with
+    /// `SessionConfig::set_extension`).
+    pub fn of_session(state: &dyn Session) -> Option<Arc<Self>> {
+        state.config().get_extension::<Self>()
+    }
+
+    /// These bounds narrowed by the session's, if it sets any.
+    pub fn within_session(mut self, state: &dyn Session) -> Self {
+        if let Some(w) = Self::of_session(state) {
+            if let Some(d) = w.min_day {
+                self.lower(d);
+            }
+            if let Some(d) = w.max_day {
+                self.upper(d);
+            }
+            if let Some(set) = &w.networks {
+                self.networks = Some(match self.networks.take() {
+                    Some(mine) => mine.intersection(set).cloned().collect(),
+                    None => set.clone(),
+                });
+            }
+        }
+        self
     }
 
     pub fn admits(&self, network: Option<&str>, day: i32) -> bool {
@@ -46,21 +86,21 @@ impl PartitionBounds {
         self.max_day = Some(self.max_day.map_or(day, |d| d.min(day)));
     }
 
-    fn absorb(&mut self, expr: &Expr) {
+    fn absorb(&mut self, expr: &Expr, day_column: &str) {
         match expr {
             Expr::BinaryExpr(BinaryExpr { left, op: Operator::And, right }) => {
-                self.absorb(left);
-                self.absorb(right);
+                self.absorb(left, day_column);
+                self.absorb(right, day_column);
             }
             Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
                 if let Some((column, value, op)) = column_op_literal(left, *op, right) {
-                    self.constrain(column, &value, op);
+                    self.constrain(column, &value, op, day_column);
                 }
             }
             Expr::Between(Between { expr, negated: false, low, high }) => {
                 if let (Expr::Column(c), Expr::Literal(lo, _), Expr::Literal(hi, _)) = (expr.as_ref(), low.as_ref(), high.as_ref()) {
-                    self.constrain(&c.name, lo, Operator::GtEq);
-                    self.constrain(&c.name, hi, Operator::LtEq);
+                    self.constrain(&c.name, lo, Operator::GtEq, day_column);
+                    self.constrain(&c.name, hi, Operator::LtEq, day_column);
                 }
             }
             Expr::InList(list) if !list.negated => {
@@ -84,9 +124,9 @@ impl PartitionBounds {
         }
     }
 
-    fn constrain(&mut self, column: &str, value: &ScalarValue, op: Operator) {
+    fn constrain(&mut self, column: &str, value: &ScalarValue, op: Operator, day_column: &str) {
         match column {
-            "ts" | "hour" => {
+            "ts" | "hour" if day_column == "date" => {
                 let Some((ms, ms_ceil)) = timestamp_ms(value) else { return };
                 let day = ms.div_euclid(DAY_MS) as i32;
                 match op {
@@ -101,7 +141,7 @@ impl PartitionBounds {
                     _ => {}
                 }
             }
-            "date" => {
+            c if c == day_column => {
                 let Some(day) = date_days(value) else { return };
                 match op {
                     Operator::Gt => self.lower(day + 1),

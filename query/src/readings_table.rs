@@ -70,7 +70,7 @@ impl TableProvider for ReadingsTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let bounds = PartitionBounds::from_filters(filters);
+        let bounds = PartitionBounds::from_filters(filters).within_session(state);
         let snapshot = self.store.snapshot();
         let stored = stored_schema();
         let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
@@ -87,7 +87,7 @@ impl TableProvider for ReadingsTable {
             })
             .collect();
         if !files.is_empty() {
-            let scan = ParquetScan { store_url: &self.store_url, file_schema: file_schema(), files, pushable: &PUSHABLE };
+            let scan = ParquetScan { store_url: &self.store_url, file_schema: file_schema(), partitioned: true, files, pushable: &PUSHABLE };
             inputs.push(scan.plan(state, filters, projection, limit)?);
         }
 

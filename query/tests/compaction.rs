@@ -11,6 +11,9 @@ use ilot_query::{QueryEngine, QueryLimits};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod support;
+use support::files_under;
+
 fn readings(day_start_ms: i64, sensors: usize, steps: i64, seed: i64) -> Vec<Reading> {
     let mut out = Vec::new();
     for s in 0..sensors {
@@ -86,18 +89,6 @@ async fn counts_never_change_while_compaction_runs() {
     // The same values whether read from memory (before) or from compacted Parquet (after).
     assert_eq!(count(&engine, "SELECT sensor_id, ts, temperature_c, humidity_pct, battery_v FROM readings ORDER BY sensor_id, ts").await, before_sum);
     store.delete_retired(&mut retired, Duration::ZERO).await;
-    let files: Vec<_> = walk(&dir.path().join("readings"));
+    let files = files_under(dir.path(), "readings");
     assert_eq!(files.len(), 2, "one compacted file plus the last persisted one: {files:?}");
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
-        if e.path().is_dir() {
-            out.extend(walk(&e.path()));
-        } else {
-            out.push(e.path());
-        }
-    }
-    out
 }

@@ -1,7 +1,8 @@
 //! The heat-analytics views over a synthetic network whose answer is known: UHI intensity with
 //! elevation correction and a rural reference set, nights, days, months, LCZ strata, network
 //! anomalies, climatological Tn/Tx and the IBM of the domain reference's Toulouse example.
-//! Every view must give the same numbers from memory and from Parquet.
+//! Every view must give the same numbers from memory and from Parquet, and from the period
+//! summaries kept for closed days as from their computation.
 
 use ilot_ingest::layout::WriterId;
 use ilot_ingest::qc;
@@ -12,6 +13,9 @@ use ilot_ingest::Reading;
 use ilot_query::{QueryEngine, QueryLimits};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+mod support;
+use support::files_under;
 
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
@@ -322,4 +326,94 @@ async fn check_tn_tx_and_ibm(engine: &QueryEngine) {
     assert!((f(&delta[0][0]) - expected_dtn).abs() < 0.015, "{delta:?} vs {expected_dtn}");
     assert!((f(&delta[0][1]) - expected_dtx).abs() < 0.015, "{delta:?} vs {expected_dtx}");
     assert_eq!(delta[0][2], "2");
+}
+
+/// The folders (summary, network, month) holding period-summary chunks.
+fn chunk_dirs(root: &std::path::Path) -> Vec<String> {
+    let mut dirs: Vec<String> = files_under(root, "summaries").iter().map(|p| p.rsplit_once('/').unwrap().0.to_owned()).collect();
+    dirs.dedup();
+    dirs
+}
+
+fn apply(store: &Arc<Store>, segment: u64, readings: Vec<Reading>) -> tokio::task::JoinHandle<()> {
+    let s = store.clone();
+    tokio::task::spawn_blocking(move || s.apply(segment, vec![WalEntry::Readings(readings)]))
+}
+
+/// Closed days' nightly UHI and Tn/Tx are kept as chunks after the first query and read from
+/// them after; a registry change or a late reading makes a chunk stale, and it is recomputed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn period_summaries_are_kept_for_closed_days_and_recomputed_when_an_input_changes() {
+    const NIGHTLY: &str = VIEW_QUERIES[2];
+    const BLAGNAC_TN: &str = "SELECT tn_c, tn_samples FROM daily_tn_tx WHERE network = 'blagnac' AND date = DATE '2025-07-12'";
+    let dir = tempfile::tempdir().unwrap();
+    let object_store = Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+    let store = Store::open(object_store, WriterId::new("w1").unwrap(), false).await.unwrap();
+    let registry = registry();
+    let engine = QueryEngine::new(store.clone(), registry.clone(), QueryLimits::default()).await.unwrap();
+    apply(&store, 1, uhi_readings()).await.unwrap();
+    apply(&store, 2, ibm_readings("blagnac")).await.unwrap();
+    apply(&store, 2, ibm_readings("muret")).await.unwrap();
+
+    // Days with rows in memory are open: computed at each query, nothing kept.
+    let mut live = Vec::new();
+    for q in VIEW_QUERIES {
+        live.push(rows(&engine, q).await);
+    }
+    assert!(chunk_dirs(dir.path()).is_empty(), "nothing is kept while rows are in memory");
+
+    // Persisted, the days (July 2025) are closed: the first query keeps one chunk per summary
+    // and network-month, the next ones read them; the numbers do not change.
+    store.persist(2).await.unwrap();
+    for (q, expected) in VIEW_QUERIES.iter().zip(&live) {
+        assert_eq!(&rows(&engine, q).await, expected, "{q}: computed for the chunk");
+    }
+    let mut expected_dirs = Vec::new();
+    for summary in ["tn_tx_day_summary", "uhi_night_summary"] {
+        for (network, month) in [("blagnac", "2025-07"), ("muret", "2025-07"), ("toulouse", "2025-06"), ("toulouse", "2025-07")] {
+            expected_dirs.push(format!("summaries/{summary}/network={network}/month={month}"));
+        }
+    }
+    assert_eq!(chunk_dirs(dir.path()), expected_dirs);
+    let chunks = files_under(dir.path(), "summaries");
+    assert_eq!(chunks.len(), expected_dirs.len(), "one chunk per folder: {chunks:?}");
+    for (q, expected) in VIEW_QUERIES.iter().zip(&live) {
+        assert_eq!(&rows(&engine, q).await, expected, "{q}: read from the chunk");
+    }
+    assert_eq!(files_under(dir.path(), "summaries"), chunks, "valid chunks are not rewritten");
+    let plan = rows(&engine, "EXPLAIN SELECT * FROM uhi_night_summary").await;
+    assert!(plan.iter().flatten().any(|cell| cell.contains("summaries/uhi_night_summary/network=toulouse/month=2025-07/")), "{plan:?}");
+
+    // A registry change: Toulouse's reference becomes the coldest rural station (rural-s,
+    // 0.2 K under the mean), so every urban night is 0.2 K warmer; the stale chunks are replaced.
+    let mut toulouse = registry.snapshot().network("toulouse").unwrap().clone();
+    toulouse.reference_mode = ReferenceMode::Min;
+    registry.put_network("toulouse", toulouse).await.unwrap();
+    let changed = rows(&engine, NIGHTLY).await;
+    assert_ne!(changed, live[2]);
+    let centre: Vec<f64> = changed.iter().filter(|r| r[1] == "centre" && r[5] == r[6]).map(|r| f(&r[3])).collect();
+    assert_eq!(centre.len(), 5, "{changed:?}");
+    assert!(centre.iter().all(|uhi| (uhi - 3.2).abs() < 0.03), "{centre:?}");
+    let replaced = files_under(dir.path(), "summaries/uhi_night_summary/network=toulouse/month=2025-07");
+    assert_eq!(replaced.len(), 1, "{replaced:?}");
+    assert!(!chunks.contains(&replaced[0]), "the chunk was recomputed under a new name");
+    std::fs::remove_dir_all(dir.path().join("summaries")).unwrap();
+    assert_eq!(rows(&engine, NIGHTLY).await, changed, "the same as computed from scratch");
+
+    // A late reading on a closed day: blagnac's Tn of July 12 (22 °C) falls to 15 °C. Its new
+    // file makes the kept chunk stale; the same reading for muret is seen from memory at once.
+    assert_eq!(rows(&engine, BLAGNAC_TN).await, [["22.0", "288"]]);
+    let late = |network: &str| vec![reading(network, "station", JULY_1 + 11 * DAY + 4 * HOUR + 150_000, 15.0, 0)];
+    let before = files_under(dir.path(), "summaries/tn_tx_day_summary/network=blagnac/month=2025-07");
+    apply(&store, 3, late("blagnac")).await.unwrap();
+    store.persist(3).await.unwrap();
+    assert_eq!(rows(&engine, BLAGNAC_TN).await, [["15.0", "289"]], "from the recomputed chunk");
+    let after = files_under(dir.path(), "summaries/tn_tx_day_summary/network=blagnac/month=2025-07");
+    assert_eq!(after.len(), 1);
+    assert_ne!(after, before, "the late file made the chunk stale");
+    let muret_tn = BLAGNAC_TN.replace("blagnac", "muret");
+    apply(&store, 4, late("muret")).await.unwrap();
+    assert_eq!(rows(&engine, &muret_tn).await, [["15.0", "289"]], "from memory");
+    store.persist(4).await.unwrap();
+    assert_eq!(rows(&engine, &muret_tn).await, [["15.0", "289"]], "from the chunk");
 }

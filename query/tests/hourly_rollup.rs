@@ -15,6 +15,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod support;
+use support::files_under;
+
 /// 30 sensors × 24 readings of one persist cycle; every 7th reading fails a temperature check
 /// and every 11th has only a non-temperature flag (kept).
 fn readings(day_start_ms: i64, cycle: i64) -> Vec<Reading> {
@@ -55,22 +58,6 @@ async fn assert_rollup_matches_readings(engine: &QueryEngine, stage: &str) -> St
     let expected = table(engine, FROM_READINGS).await;
     assert_eq!(table(engine, FROM_ROLLUP).await, expected, "{stage}: hourly_rollup differs from the readings' aggregate");
     expected
-}
-
-fn files_under(root: &Path, dir: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.join(dir)];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            if e.path().is_dir() {
-                stack.push(e.path());
-            } else {
-                out.push(e.path().strip_prefix(root).unwrap().display().to_string());
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 async fn open(root: &Path) -> (Arc<Store>, QueryEngine) {

@@ -3,49 +3,16 @@
 -- A value is `provisional` until its window has closed; a closed window needs >= 80 % of the
 -- expected samples, else the value is NULL (`*_completeness` says why). Crowdsourced networks
 -- use only readings of the hours that passed their CrowdQC+ level. Both windows start and end
--- on the hour, so they are computed exactly from the hourly minima and maxima of `hourly`.
-WITH q AS (
-    SELECT h.network, h.sensor_id, arrow_cast(h.hour, 'Int64') AS t_ms, h.samples,
-           h.temperature_min_c, h.temperature_max_c, h.cadence_s
-    FROM hourly h
-    JOIN networks n ON n.network = h.network
-    LEFT JOIN crowdqc_passed p ON p.network = h.network AND p.sensor_id = h.sensor_id AND p.hour = h.hour
-    WHERE NOT n.crowdsourced OR COALESCE(p.passed, false)
-),
-tn AS (
-    SELECT network, sensor_id, (t_ms + 21600000) / 86400000 AS day, min(temperature_min_c) AS tn_c,
-           sum(samples) AS tn_samples, 86400 / max(cadence_s) AS expected_samples
-    FROM q
-    GROUP BY network, sensor_id, (t_ms + 21600000) / 86400000
-),
-tx AS (
-    SELECT network, sensor_id, (t_ms - 21600000) / 86400000 AS day, max(temperature_max_c) AS tx_c,
-           sum(samples) AS tx_samples, 86400 / max(cadence_s) AS expected_samples
-    FROM q
-    GROUP BY network, sensor_id, (t_ms - 21600000) / 86400000
-),
-joined AS (
-    SELECT
-        COALESCE(tn.network, tx.network) AS network,
-        COALESCE(tn.sensor_id, tx.sensor_id) AS sensor_id,
-        COALESCE(tn.day, tx.day) AS day,
-        tn.tn_c,
-        COALESCE(tn.tn_samples, 0) AS tn_samples,
-        tx.tx_c,
-        COALESCE(tx.tx_samples, 0) AS tx_samples,
-        COALESCE(tn.expected_samples, tx.expected_samples) AS expected_samples
-    FROM tn
-    FULL OUTER JOIN tx ON tn.network = tx.network AND tn.sensor_id = tx.sensor_id AND tn.day = tx.day
-),
-flagged AS (
+-- on the hour, so they are computed exactly from the hourly minima and maxima of `hourly`
+-- (the period summary `tn_tx_day_summary`).
+WITH flagged AS (
     SELECT
         *,
-        arrow_cast(arrow_cast(day, 'Int32'), 'Date32') AS date,
-        arrow_cast(day * 86400000 + 64800000, 'Timestamp(Millisecond, Some("UTC"))') AS tn_window_end,
-        arrow_cast(day * 86400000 + 108000000, 'Timestamp(Millisecond, Some("UTC"))') AS tx_window_end,
+        arrow_cast(CAST(arrow_cast(date, 'Int32') AS BIGINT) * 86400000 + 64800000, 'Timestamp(Millisecond, Some("UTC"))') AS tn_window_end,
+        arrow_cast(CAST(arrow_cast(date, 'Int32') AS BIGINT) * 86400000 + 108000000, 'Timestamp(Millisecond, Some("UTC"))') AS tx_window_end,
         CAST(tn_samples AS DOUBLE) / expected_samples AS tn_completeness,
         CAST(tx_samples AS DOUBLE) / expected_samples AS tx_completeness
-    FROM joined
+    FROM tn_tx_day_summary
 )
 SELECT
     network,

@@ -2,33 +2,8 @@
 -- (UHImax) of hourly dT over the network's night window: a fixed UTC window, or sunset to
 -- sunrise at the station. An hour belongs to the night its midpoint falls in. Nights with
 -- fewer than 80 % of their hours valid are left out; `completeness` says how full each was.
-WITH labelled AS (
-    SELECT
-        u.network,
-        u.sensor_id,
-        u.uhi_c,
-        u.reference_n,
-        -- The hour's midpoint by integer arithmetic: timestamp + interval costs ~60 ns a row.
-        CASE
-            WHEN k.night_mode = 'sun' THEN night_date_sun(arrow_cast(arrow_cast(u.hour, 'Int64') + 1800000, 'Timestamp(Millisecond, Some("UTC"))'), k.lat, k.lon)
-            ELSE night_date_utc(arrow_cast(arrow_cast(u.hour, 'Int64') + 1800000, 'Timestamp(Millisecond, Some("UTC"))'), k.night_start_utc_hour, k.night_end_utc_hour)
-        END AS night
-    FROM uhi_hourly u
-    JOIN sensor_context k ON k.network = u.network AND k.sensor_id = u.sensor_id
-),
-nights AS (
-    SELECT
-        network,
-        sensor_id,
-        night,
-        count(*) AS hours_valid,
-        avg(uhi_c) AS uhi_mean_c,
-        max(uhi_c) AS uhi_max_c,
-        min(reference_n) AS reference_n_min
-    FROM labelled
-    WHERE night IS NOT NULL
-    GROUP BY network, sensor_id, night
-),
+-- The per-night aggregates come from the period summary `uhi_night_summary`.
+WITH
 -- How the night was computed, joined once per night rather than carried by every hour.
 described AS (
     SELECT
@@ -42,7 +17,7 @@ described AS (
             WHEN k.night_mode = 'sun' THEN round((arrow_cast(sunrise(g.night + INTERVAL '1 day', k.lat, k.lon), 'Int64') - arrow_cast(sunset(g.night, k.lat, k.lon), 'Int64')) / 3600000.0)
             ELSE CAST((k.night_end_utc_hour - k.night_start_utc_hour + 24) % 24 AS DOUBLE)
         END AS hours_expected
-    FROM nights g
+    FROM uhi_night_summary g
     JOIN sensor_context k ON k.network = g.network AND k.sensor_id = g.sensor_id
     JOIN networks n ON n.network = g.network
 )
