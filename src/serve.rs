@@ -9,6 +9,7 @@ use ilot_ingest::health::IntakeHealth;
 use ilot_ingest::intake::{AckToken, Intake, Router, connection};
 use ilot_ingest::registry::RegistryHandle;
 use ilot_ingest::peers::run_peer_refresh;
+use ilot_ingest::qc::SensorHistory;
 use ilot_ingest::persister::{persist_cycle, run_persister};
 use ilot_ingest::store::Store;
 use ilot_ingest::wal::{Committer, FileWal};
@@ -77,12 +78,19 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let router = Arc::new(Router::new(&config.mqtt, &config.intake, registry.clone())?);
+    // The step and persistence checks go on from the last hour stored before this start.
+    let mut history = SensorHistory::new(config.intake.qc.history.clone());
+    let window_ms = i64::from(config.intake.qc.history.stuck_window_s) * 1000;
+    let recent = store.recent_readings(window_ms, chrono::Utc::now().timestamp_millis()).await.context("reading the last hour of readings")?;
+    let seeded_from = recent.len();
+    history.seed(recent, |r| router.cadence_s(&r.network, &r.sensor_id));
+    tracing::info!(sensors = history.sensor_count(), readings = seeded_from, "QC history seeded from stored readings");
     let intake = Intake::start(
         &config.mqtt,
         config.intake.max_payload_bytes,
         config.intake.queue_capacity,
         router,
-        config.intake.qc.history.clone(),
+        history,
         committer.clone(),
         release_rx,
         health.clone(),

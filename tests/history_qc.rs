@@ -1,7 +1,7 @@
 //! History quality checks end to end: readings published over MQTT come out of SQL with the
 //! `STEP` (2) and `STUCK` (4) bits on exactly the expected rows, whether they arrive one per
-//! message or as one shuffled backlog array, and the simulator's injected spikes and frozen
-//! sensors are caught.
+//! message or as one shuffled backlog array, across a restart, and the simulator's injected
+//! spikes and frozen sensors are caught.
 
 mod support;
 
@@ -65,6 +65,43 @@ async fn step_and_stuck_flags_are_set_as_readings_arrive() {
     }
     let late = svc.count(&format!("SELECT qc_flags & 6 FROM readings WHERE sensor_id = 'h1' AND to_unixtime(ts) = {}", base + 3150)).await;
     assert_eq!(late, 0, "the late reading is stored without STEP / STUCK");
+}
+
+/// A `kill -9` in the middle of the frozen stretch: the restarted service seeds its history
+/// with the last stored hour, so the frozen sensor is flagged from the same reading as without
+/// the restart (with an empty history it would take another hour).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_and_stuck_checks_go_on_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let prefix = unique("t");
+    let spec = ServiceSpec::new(dir.path(), Broker::Embedded(port), &prefix);
+    let now = chrono::Utc::now().timestamp();
+    let base = now - now.rem_euclid(300) - 86_400;
+    let topic = format!("{prefix}/tls/h3/reading");
+    let publish = |steps: std::ops::Range<i64>| {
+        let topic = topic.clone();
+        async move {
+            let (client, mut eventloop) = AsyncClient::new(MqttOptions::new(unique("hist-"), "127.0.0.1", port), 100);
+            tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+            for i in steps {
+                client.publish(&topic, QoS::AtLeastOnce, false, body(base + i * 300, value(i))).await.unwrap();
+            }
+        }
+    };
+
+    let mut svc = Service::start(&spec);
+    svc.wait_healthy(Duration::from_secs(30)).await;
+    publish(0..44).await;
+    svc.wait_for("SELECT count(*) FROM readings WHERE sensor_id = 'h3'", 44, Duration::from_secs(30)).await;
+    svc.kill9();
+
+    let svc = Service::start(&spec);
+    svc.wait_healthy(Duration::from_secs(30)).await;
+    publish(44..STEPS).await;
+    svc.wait_for("SELECT count(*) FROM readings WHERE sensor_id = 'h3'", STEPS, Duration::from_secs(30)).await;
+    assert_eq!(flagged(&svc, "h3", STEP, base).await, EXPECTED_STEP, "STEP rows");
+    assert_eq!(flagged(&svc, "h3", STUCK, base).await, EXPECTED_STUCK, "STUCK rows across the restart");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

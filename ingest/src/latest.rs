@@ -7,8 +7,7 @@
 //! them (one row per sensor and writer) instead of the data; only files of a writer that saved
 //! none (written before saved caches existed) are read, the last [`SEED_DAYS`] days of them.
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{Decimal128Type, TimestampMillisecondType, UInt32Type, UInt64Type};
+use arrow::array::{AsArray, RecordBatch};
 use chrono::NaiveDate;
 use futures::TryStreamExt;
 use object_store::{ObjectStoreExt, PutPayload};
@@ -19,7 +18,7 @@ use crate::Reading;
 use crate::layout::{DataFilePath, Dataset, latest_dir, latest_path};
 use crate::manifest::DataFile;
 use crate::parquet_file;
-use crate::schema::readings_to_batch;
+use crate::schema::{StoredRows, readings_to_batch};
 use crate::store::{Store, StoreError};
 
 /// Days of data, before the newest file of each network, read to seed the cache: a sensor
@@ -52,7 +51,7 @@ impl LatestReadings {
 
     /// Observe the rows of a stored batch (file columns) of `network`.
     pub fn observe_batch(&self, network: &str, batch: &RecordBatch) {
-        let rows = Rows::of(batch);
+        let rows = StoredRows::of(batch);
         // Newest row per sensor in this batch first, then one map update per sensor.
         let mut newest: HashMap<&str, usize> = HashMap::new();
         for i in 0..batch.num_rows() {
@@ -68,7 +67,7 @@ impl LatestReadings {
 
     /// Observe every row of a saved cache (stored schema, `network` column included).
     fn observe_saved(&self, batch: &RecordBatch) {
-        let rows = Rows::of(batch);
+        let rows = StoredRows::of(batch);
         let networks = batch.column_by_name("network").expect("saved caches have network").as_string::<i32>();
         for i in 0..batch.num_rows() {
             self.observe(&rows.reading(networks.value(i), i));
@@ -80,48 +79,6 @@ impl LatestReadings {
         let mut out: Vec<Reading> = self.by_network.read().expect("latest lock").values().flat_map(|s| s.values().cloned()).collect();
         out.sort_by(|a, b| (&a.network, &a.sensor_id).cmp(&(&b.network, &b.sensor_id)));
         out
-    }
-}
-
-/// The columns of a stored batch, typed.
-struct Rows<'a> {
-    sensors: &'a arrow::array::StringArray,
-    ts: &'a arrow::array::TimestampMillisecondArray,
-    temperature: &'a arrow::array::Decimal128Array,
-    humidity: &'a arrow::array::Decimal128Array,
-    battery: &'a arrow::array::Decimal128Array,
-    seq: &'a arrow::array::UInt64Array,
-    received: &'a arrow::array::TimestampMillisecondArray,
-    flags: &'a arrow::array::UInt32Array,
-}
-
-impl<'a> Rows<'a> {
-    fn of(batch: &'a RecordBatch) -> Self {
-        let col = |name: &str| batch.column_by_name(name).unwrap_or_else(|| panic!("stored batches have {name}"));
-        Self {
-            sensors: col("sensor_id").as_string::<i32>(),
-            ts: col("ts").as_primitive::<TimestampMillisecondType>(),
-            temperature: col("temperature_c").as_primitive::<Decimal128Type>(),
-            humidity: col("humidity_pct").as_primitive::<Decimal128Type>(),
-            battery: col("battery_v").as_primitive::<Decimal128Type>(),
-            seq: col("seq").as_primitive::<UInt64Type>(),
-            received: col("received_at").as_primitive::<TimestampMillisecondType>(),
-            flags: col("qc_flags").as_primitive::<UInt32Type>(),
-        }
-    }
-
-    fn reading(&self, network: &str, i: usize) -> Reading {
-        Reading {
-            network: network.to_owned(),
-            sensor_id: self.sensors.value(i).to_owned(),
-            ts_ms: self.ts.value(i),
-            temperature_centi_c: self.temperature.value(i) as i16,
-            humidity_deci_pct: self.humidity.is_valid(i).then(|| self.humidity.value(i) as i16),
-            battery_mv: self.battery.is_valid(i).then(|| self.battery.value(i) as i32),
-            seq: self.seq.is_valid(i).then(|| self.seq.value(i)),
-            received_at_ms: self.received.value(i),
-            qc_flags: self.flags.value(i),
-        }
     }
 }
 

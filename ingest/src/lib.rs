@@ -25,6 +25,7 @@ pub mod peers;
 pub mod persister;
 pub mod qc;
 pub mod reading;
+pub mod recent;
 pub mod registry;
 pub mod rollup;
 pub mod schema;

@@ -9,10 +9,10 @@
 //! `network` and `date` are Hive partition columns: in the path of a file, not inside it.
 
 use arrow::array::{
-    ArrayRef, Date32Builder, Decimal128Builder, RecordBatch, StringBuilder, TimestampMillisecondBuilder,
+    Array, ArrayRef, AsArray, Date32Builder, Decimal128Builder, RecordBatch, StringBuilder, TimestampMillisecondBuilder,
     UInt32Builder, UInt64Builder,
 };
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Decimal128Type, Field, Schema, SchemaRef, TimeUnit, TimestampMillisecondType, UInt32Type, UInt64Type};
 use std::sync::{Arc, LazyLock};
 
 use crate::Reading;
@@ -123,4 +123,55 @@ pub fn readings_to_batch(readings: &[Reading]) -> RecordBatch {
         Arc::new(date.finish()),
     ];
     RecordBatch::try_new(stored_schema(), columns).expect("readings batch matches the stored schema")
+}
+
+/// The partition (network, day) of an in-memory batch of the store (one partition per batch).
+pub fn partition_of_batch(b: &RecordBatch) -> (String, i32) {
+    let network = b.column_by_name("network").expect("stored batches have network").as_string::<i32>().value(0).to_owned();
+    let day = b.column_by_name("date").expect("stored batches have date").as_primitive::<arrow::datatypes::Date32Type>().value(0);
+    (network, day)
+}
+
+/// The columns of a stored batch (file columns, in memory or read back from Parquet), typed:
+/// the inverse of [`readings_to_batch`].
+pub struct StoredRows<'a> {
+    pub sensors: &'a arrow::array::StringArray,
+    pub ts: &'a arrow::array::TimestampMillisecondArray,
+    temperature: &'a arrow::array::Decimal128Array,
+    humidity: &'a arrow::array::Decimal128Array,
+    battery: &'a arrow::array::Decimal128Array,
+    seq: &'a arrow::array::UInt64Array,
+    received: &'a arrow::array::TimestampMillisecondArray,
+    flags: &'a arrow::array::UInt32Array,
+}
+
+impl<'a> StoredRows<'a> {
+    pub fn of(batch: &'a RecordBatch) -> Self {
+        let col = |name: &str| batch.column_by_name(name).unwrap_or_else(|| panic!("stored batches have {name}"));
+        Self {
+            sensors: col("sensor_id").as_string::<i32>(),
+            ts: col("ts").as_primitive::<TimestampMillisecondType>(),
+            temperature: col("temperature_c").as_primitive::<Decimal128Type>(),
+            humidity: col("humidity_pct").as_primitive::<Decimal128Type>(),
+            battery: col("battery_v").as_primitive::<Decimal128Type>(),
+            seq: col("seq").as_primitive::<UInt64Type>(),
+            received: col("received_at").as_primitive::<TimestampMillisecondType>(),
+            flags: col("qc_flags").as_primitive::<UInt32Type>(),
+        }
+    }
+
+    /// Row `i` as a reading of `network`.
+    pub fn reading(&self, network: &str, i: usize) -> Reading {
+        Reading {
+            network: network.to_owned(),
+            sensor_id: self.sensors.value(i).to_owned(),
+            ts_ms: self.ts.value(i),
+            temperature_centi_c: self.temperature.value(i) as i16,
+            humidity_deci_pct: self.humidity.is_valid(i).then(|| self.humidity.value(i) as i16),
+            battery_mv: self.battery.is_valid(i).then(|| self.battery.value(i) as i32),
+            seq: self.seq.is_valid(i).then(|| self.seq.value(i)),
+            received_at_ms: self.received.value(i),
+            qc_flags: self.flags.value(i),
+        }
+    }
 }

@@ -28,7 +28,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
 
 use crate::parquet_scan::ParquetScan;
-use crate::pruning::{PartitionBounds, day_number, partition_of_batch};
+use crate::pruning::{PartitionBounds, day_number};
+use ilot_ingest::schema::partition_of_batch;
 
 /// Predicates evaluated on the rollup files as stored, for row-group pruning.
 const PUSHABLE: [&str; 2] = ["sensor_id", "hour"];

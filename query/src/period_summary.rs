@@ -48,7 +48,8 @@ use twox_hash::XxHash64;
 use crate::analytics::SUMMARIES;
 use crate::engine::{QueryEngine, QueryError};
 use crate::parquet_scan::ParquetScan;
-use crate::pruning::{PartitionBounds, day_number, partition_of_batch};
+use crate::pruning::{PartitionBounds, day_number};
+use ilot_ingest::schema::partition_of_batch;
 
 /// Days a UTC day stays open after it ends: readings may still arrive late.
 const OPEN_DAYS: i32 = 2;

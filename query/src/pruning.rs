@@ -5,8 +5,6 @@
 //! extension ([`PartitionBounds::of_session`]) narrows every scan of the session the same way:
 //! the period summaries compute one network-month through the ordinary views with it.
 
-use datafusion::arrow::array::{AsArray, RecordBatch};
-use datafusion::arrow::datatypes::Date32Type;
 use datafusion::catalog::Session;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator};
@@ -219,13 +217,6 @@ fn utf8(v: &ScalarValue) -> Option<String> {
 /// Days since the Unix epoch of a `date` partition value.
 pub fn day_number(date: chrono::NaiveDate) -> i32 {
     (date - chrono::NaiveDate::default()).num_days() as i32
-}
-
-/// The partition (network, day) of an in-memory batch of the store (one partition per batch).
-pub fn partition_of_batch(b: &RecordBatch) -> (String, i32) {
-    let network = b.column_by_name("network").expect("stored batches have network").as_string::<i32>().value(0).to_owned();
-    let day = b.column_by_name("date").expect("stored batches have date").as_primitive::<Date32Type>().value(0);
-    (network, day)
 }
 
 #[cfg(test)]

@@ -22,7 +22,8 @@ use ilot_ingest::store::Store;
 use std::sync::Arc;
 
 use crate::parquet_scan::ParquetScan;
-use crate::pruning::{PartitionBounds, day_number, partition_of_batch};
+use crate::pruning::{PartitionBounds, day_number};
+use ilot_ingest::schema::partition_of_batch;
 
 /// Columns whose predicates can be evaluated on the Parquet files as stored (same type in
 /// files and in SQL), and so pushed into the scan for row-group and page pruning.

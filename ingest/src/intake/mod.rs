@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::MqttConfig;
 use crate::health::IntakeHealth;
-use crate::qc::{HistoryLimits, SensorHistory};
+use crate::qc::SensorHistory;
 use crate::wal::{CommitterHandle, Submission, WalEntry};
 use protocol::{Client, Events, Grant, SessionEvent};
 
@@ -44,15 +44,15 @@ pub struct Intake {
 
 impl Intake {
     /// Connect and start consuming. `release_rx` is the receiving end of the committer's
-    /// release channel (see [`crate::wal::Committer::spawn`]). `history`: thresholds of the
-    /// step and persistence checks the decode task runs (`intake.qc.history`).
+    /// release channel (see [`crate::wal::Committer::spawn`]). `history`: the step and
+    /// persistence checks the decode task runs, seeded with what was stored before the start.
     #[allow(clippy::too_many_arguments)]
     pub fn start(
         cfg: &MqttConfig,
         max_payload_bytes: usize,
         queue_capacity: usize,
         router: Arc<Router>,
-        history: HistoryLimits,
+        history: SensorHistory,
         committer: CommitterHandle<AckToken>,
         release_rx: mpsc::UnboundedReceiver<Vec<AckToken>>,
         health: Arc<IntakeHealth>,
@@ -65,7 +65,7 @@ impl Intake {
         // window; the poller must keep servicing the connection (pings, PUBACKs).
         let (in_tx, in_rx) = mpsc::channel::<Incoming>(queue_capacity.max(usize::from(cfg.receive_maximum) * 4));
         let poller = tokio::spawn(poll(events, client.clone(), filters, in_tx, connection.clone(), health, shutdown));
-        let decoder = tokio::spawn(decode(in_rx, router, SensorHistory::new(history), committer));
+        let decoder = tokio::spawn(decode(in_rx, router, history, committer));
         let acker = tokio::spawn(acks::run_acker(client, connection, release_rx));
         Ok(Self { poller, decoder, acker })
     }

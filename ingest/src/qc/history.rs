@@ -29,10 +29,10 @@
 //!   not step/stuck-checked; retrospective checks over stored data belong to the `ilot qc`
 //!   batch job. Within one message (a backlog array) readings are taken in `ts` order.
 //!
-//! The history lives in memory only, in the intake's single decode task: it starts empty when the
-//! service starts (the first hour after a restart cannot be flagged `STUCK` from data received
-//! before it), and ingest processes of one shared-subscription group each see only their part
-//! of a sensor's stream. Flags are decided before the WAL commit, so the WAL and its replay keep
+//! The history lives in memory, in the intake's single decode task. At start the service seeds
+//! it ([`SensorHistory::seed`]) with the last hour of each sensor's stored readings, so a
+//! restart does not blind the checks. Ingest processes of one shared-subscription group each
+//! see only their part of a sensor's stream. Flags are decided before the WAL commit, so the WAL and its replay keep
 //! them exactly.
 
 use std::collections::{HashMap, VecDeque};
@@ -137,6 +137,23 @@ impl SensorHistory {
     /// and, when it is the sensor's newest, record it. `cadence_s`: the sensor's expected
     /// interval between readings.
     pub fn check(&mut self, r: &mut Reading, cadence_s: u32) {
+        r.qc_flags |= self.advance(r, cadence_s, None);
+    }
+
+    /// Replay stored readings into the history, keeping the flags they were stored with (a
+    /// `STEP`-flagged reading does not become its sensor's reference): what a restarted
+    /// service does with the last hour of each sensor's stream, so that its first readings are
+    /// checked as if it had never stopped.
+    pub fn seed(&mut self, mut readings: Vec<Reading>, cadence_s: impl Fn(&Reading) -> u32) {
+        readings.sort_by_key(|r| r.ts_ms);
+        for r in &readings {
+            self.advance(r, cadence_s(r), Some(r.qc_flags & STEP != 0));
+        }
+    }
+
+    /// Take `r` into its sensor's history if it is the newest; the history flags it earns.
+    /// `stored_step`: for a replayed reading, whether it was stored `STEP`-flagged.
+    fn advance(&mut self, r: &Reading, cadence_s: u32, stored_step: Option<bool>) -> u32 {
         self.sweep(r.received_at_ms);
         let sample = Sample { ts_ms: r.ts_ms, centi_c: r.temperature_centi_c };
         if !self.sensors.contains_key(r.network.as_str()) {
@@ -145,14 +162,14 @@ impl SensorHistory {
         let sensors = self.sensors.get_mut(r.network.as_str()).expect("inserted above");
         let Some(state) = sensors.get_mut(r.sensor_id.as_str()) else {
             sensors.insert(r.sensor_id.clone(), SensorState::new(sample, r.received_at_ms));
-            return;
+            return 0;
         };
         if r.ts_ms <= state.newest_ts_ms {
-            return;
+            return 0;
         }
         let limits = &self.limits;
         let mut flags = 0;
-        if step_exceeded(state.reference, sample, limits) {
+        if stored_step.unwrap_or_else(|| step_exceeded(state.reference, sample, limits)) {
             flags |= STEP;
         } else {
             state.reference = sample;
@@ -160,7 +177,7 @@ impl SensorHistory {
         if state.record(sample, r.received_at_ms, cadence_s, limits) {
             flags |= STUCK;
         }
-        r.qc_flags |= flags;
+        flags
     }
 
     /// Sensors with a history.
@@ -295,6 +312,45 @@ mod tests {
 
     fn flagged(series: &[(i64, f64)], bit: u32) -> Vec<i64> {
         flags(series).iter().zip(series).filter(|(f, _)| *f & bit != 0).map(|(_, (i, _))| *i).collect()
+    }
+
+    #[test]
+    fn a_history_seeded_from_stored_readings_goes_on_as_if_never_stopped() {
+        // A spike, a level shift and a stuck hour: every kind of state the checks keep.
+        let mut series = normal(0, 10);
+        series.push((10, 30.0));
+        series.extend(normal(11, 20));
+        series.extend((20..26).map(|i| (i, 26.0 + 0.1 * (i % 2) as f64)));
+        series.extend((26..45).map(|i| (i, 24.5)));
+        series.extend(normal(45, 50));
+        let uninterrupted = flags(&series);
+        assert!(uninterrupted.iter().any(|f| f & STUCK != 0) && uninterrupted.iter().any(|f| f & STEP != 0));
+        for cut in 1..series.len() {
+            // Before the stop: readings checked and stored with their flags.
+            let mut before = SensorHistory::new(HistoryLimits::default());
+            let stored: Vec<Reading> = series[..cut]
+                .iter()
+                .map(|&(i, t)| {
+                    let mut r = reading("s", i, t);
+                    before.check(&mut r, 300);
+                    r
+                })
+                .collect();
+            // After the restart: the last hour of stored readings, newest first (order is
+            // the seed's business), then the rest of the stream.
+            let window_start = stored.last().unwrap().ts_ms - 3_600_000;
+            let mut after = SensorHistory::new(HistoryLimits::default());
+            after.seed(stored.into_iter().rev().filter(|r| r.ts_ms > window_start).collect(), |_| 300);
+            let resumed: Vec<u32> = series[cut..]
+                .iter()
+                .map(|&(i, t)| {
+                    let mut r = reading("s", i, t);
+                    after.check(&mut r, 300);
+                    r.qc_flags
+                })
+                .collect();
+            assert_eq!(resumed, uninterrupted[cut..], "restarted after step {cut}");
+        }
     }
 
     #[test]

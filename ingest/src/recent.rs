@@ -1,0 +1,57 @@
+//! The last stretch of each sensor's stored stream, read back when the service starts to seed
+//! the intake's QC history (`STEP`, `STUCK`: see `qc::history`), so that a restart does not
+//! blind those checks. Sensors are found in the latest-reading cache; only sensors heard from in
+//! the last day, and only the files and in-memory rows that can hold their last `window`, are read.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::Reading;
+use crate::layout::Dataset;
+use crate::manifest::DataFile;
+use crate::schema::{StoredRows, partition_of_batch};
+use crate::store::{Store, StoreError};
+
+/// Sensors silent for longer are not seeded (the history forgets them after as long anyway).
+const ACTIVE_MS: i64 = 24 * 3_600_000;
+
+impl Store {
+    /// Each active sensor's readings in `(newest − window_ms, newest]`, `newest` its latest
+    /// measurement, with the flags they were stored with. `now_ms`: the wall clock.
+    pub async fn recent_readings(&self, window_ms: i64, now_ms: i64) -> Result<Vec<Reading>, StoreError> {
+        // Network → sensor → start of its window.
+        let mut since: HashMap<String, HashMap<String, i64>> = HashMap::new();
+        for r in self.latest_readings().into_iter().filter(|r| r.ts_ms > now_ms - ACTIVE_MS) {
+            since.entry(r.network).or_default().insert(r.sensor_id, r.ts_ms - window_ms);
+        }
+        let network_since: HashMap<&str, i64> =
+            since.iter().filter_map(|(n, sensors)| Some((n.as_str(), *sensors.values().min()?))).collect();
+        let snapshot = self.snapshot();
+        let files: Vec<Arc<DataFile>> = snapshot
+            .files
+            .into_iter()
+            .filter(|f| f.dataset == Dataset::Readings)
+            .filter(|f| f.network.as_deref().and_then(|n| network_since.get(n)).is_some_and(|start| f.max_ts_ms > *start))
+            .collect();
+        let mut batches: Vec<(String, arrow::array::RecordBatch)> = Vec::new();
+        for f in &files {
+            let network = f.network.clone().unwrap_or_default();
+            batches.extend(self.read_files(std::slice::from_ref(f)).await?.into_iter().map(|b| (network.clone(), b)));
+        }
+        for b in snapshot.batches.into_iter().filter(|b| b.num_rows() > 0) {
+            let (network, _) = partition_of_batch(&b);
+            batches.push((network, b));
+        }
+        let mut out = Vec::new();
+        for (network, batch) in &batches {
+            let Some(sensors) = since.get(network) else { continue };
+            let rows = StoredRows::of(batch);
+            for i in 0..batch.num_rows() {
+                if sensors.get(rows.sensors.value(i)).is_some_and(|start| rows.ts.value(i) > *start) {
+                    out.push(rows.reading(network, i));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
