@@ -96,7 +96,9 @@ impl QueryEngine {
             .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
             .build_arc()
             .map_err(|e| QueryError::Sql(e.to_string()))?;
-        let mut config = SessionConfig::new().with_information_schema(true).with_default_catalog_and_schema("ilot", "public");
+        let mut config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_default_catalog_and_schema(crate::analytics::CATALOG, crate::analytics::SCHEMA);
         let opts = config.options_mut();
         opts.execution.parquet.pushdown_filters = true;
         opts.execution.parquet.metadata_size_hint = Some(16 * 1024);
@@ -104,11 +106,12 @@ impl QueryEngine {
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         let url = store_url();
         ctx.register_object_store(url.as_ref(), store.object_store());
+        crate::analytics::install(&ctx, store.clone(), registry.clone(), url.clone()).map_err(|e| QueryError::Sql(e.to_string()))?;
         ctx.register_table("latest_readings", Arc::new(crate::latest_table::latest_readings_table(store.clone())))
             .map_err(|e| QueryError::Sql(e.to_string()))?;
         ctx.register_table("hourly_rollup", Arc::new(HourlyRollupTable::new(store.clone(), url.clone())))
             .map_err(|e| QueryError::Sql(e.to_string()))?;
-        ctx.register_table("readings", Arc::new(ReadingsTable::new(store.clone(), url.clone())))
+        ctx.register_table("readings", Arc::new(ReadingsTable::new(store, url.clone())))
             .map_err(|e| QueryError::Sql(e.to_string()))?;
         for kind in [RegistryTableKind::Sensors, RegistryTableKind::Networks, RegistryTableKind::ReferenceSensors] {
             ctx.register_table(kind.name(), Arc::new(registry_table(registry.clone(), kind))).map_err(|e| QueryError::Sql(e.to_string()))?;
@@ -118,7 +121,6 @@ impl QueryEngine {
         heat_indices::register(&ctx);
         crate::local_time::register(&ctx);
         crate::night::register(&ctx);
-        crate::analytics::register(&ctx, store, registry, url).await.map_err(|e| QueryError::Sql(e.to_string()))?;
         Ok(Self { ctx, limits })
     }
 

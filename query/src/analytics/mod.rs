@@ -16,7 +16,8 @@
 //! otherwise. Every view reads QC-passed data only (`qc_flags & 31 = 0`, registered sensors) and every
 //! row says how it was computed (reference mode and stations, window, completeness). The
 //! registry tables (`sensors`, `networks`, `uhi_reference_sensors`), the `crowdqc` table and the SQL functions
-//! (`night_date_utc`, `night_date_sun`, `sunrise`, `sunset`) must be registered first.
+//! (`night_date_utc`, `night_date_sun`, `sunrise`, `sunset`) must be in the session before a
+//! query uses the definitions, which are planned on first use (see `schema`).
 
 use datafusion::error::Result;
 use datafusion::execution::object_store::ObjectStoreUrl;
@@ -25,9 +26,14 @@ use ilot_ingest::registry::RegistryHandle;
 use ilot_ingest::store::Store;
 use std::sync::Arc;
 
-use crate::period_summary::{PeriodSummaryTable, definitions_digest};
+use crate::period_summary::definitions_digest;
+use schema::{Definition, LazySchema, StateSource, SummaryInputs};
+use std::collections::BTreeMap;
 
-/// The views, in an order where each one's inputs come before it (summaries: see [`SUMMARIES`]).
+pub mod schema;
+
+/// The views (summaries: see [`SUMMARIES`]), listed in an order where each one's inputs come
+/// before it, for the reader: they are planned on first use, in whatever order queries need them.
 pub const VIEWS: [(&str, &str); 15] = [
     ("hourly", include_str!("hourly.sql")),
     ("crowdqc_passed", include_str!("crowdqc_passed.sql")),
@@ -46,38 +52,64 @@ pub const VIEWS: [(&str, &str); 15] = [
     ("ibm", include_str!("ibm.sql")),
 ];
 
-/// A period summary: name, period column, definition, and the view it must precede.
+/// A period summary: name, period column and definition.
 pub struct Summary {
     pub name: &'static str,
     pub period_column: &'static str,
     pub sql: &'static str,
-    pub before: &'static str,
 }
 
 /// The period summaries.
 pub const SUMMARIES: [Summary; 2] = [
-    Summary { name: "uhi_night_summary", period_column: "night", sql: include_str!("uhi_night_summary.sql"), before: "uhi_nightly" },
-    Summary { name: "tn_tx_day_summary", period_column: "date", sql: include_str!("tn_tx_day_summary.sql"), before: "daily_tn_tx" },
+    Summary { name: "uhi_night_summary", period_column: "night", sql: include_str!("uhi_night_summary.sql") },
+    Summary { name: "tn_tx_day_summary", period_column: "date", sql: include_str!("tn_tx_day_summary.sql") },
 ];
 
-/// Register every view and period summary on `ctx`, the summaries over `store` and `registry`.
-pub async fn register(ctx: &SessionContext, store: Arc<Store>, registry: Arc<RegistryHandle>, store_url: ObjectStoreUrl) -> Result<()> {
-    let digest = definitions_digest(VIEWS.iter().map(|(_, sql)| *sql).chain(SUMMARIES.iter().map(|s| s.sql)));
-    for (name, sql) in VIEWS {
-        for s in SUMMARIES.iter().filter(|s| s.before == name) {
-            let definition = ctx.sql(s.sql).await.map_err(|e| e.context(format!("defining summary {}", s.name)))?.into_unoptimized_plan();
-            let table = PeriodSummaryTable::new(s.name, s.period_column, definition, digest, store.clone(), registry.clone(), store_url.clone());
-            ctx.register_table(s.name, Arc::new(table))?;
-        }
-        let view = ctx.sql(sql).await.map_err(|e| e.context(format!("defining view {name}")))?.into_view();
-        ctx.register_table(name, view)?;
-    }
+/// Install the `ilot.public` schema on `ctx` (before any table is registered): every view and
+/// period summary, planned on first use (see [`schema::LazySchema`]), the summaries over
+/// `store` and `registry`.
+pub fn install(ctx: &SessionContext, store: Arc<Store>, registry: Arc<RegistryHandle>, store_url: ObjectStoreUrl) -> Result<()> {
+    let definitions_digest = definitions_digest(VIEWS.iter().map(|(_, sql)| *sql).chain(SUMMARIES.iter().map(|s| s.sql)));
+    let mut definitions: BTreeMap<&'static str, Definition> = VIEWS.iter().map(|(name, sql)| (*name, Definition::View(sql))).collect();
+    definitions.extend(SUMMARIES.iter().map(|s| (s.name, Definition::Summary(s))));
+    let weak = ctx.state_weak_ref();
+    let state: StateSource = Box::new(move || weak.upgrade().map(|s| s.read().clone()));
+    let schema = LazySchema::new(definitions, state, SummaryInputs { store, registry, store_url, definitions_digest });
+    let catalog = ctx
+        .catalog(CATALOG)
+        .ok_or_else(|| datafusion::error::DataFusionError::Internal(format!("no catalog {CATALOG}")))?;
+    catalog.register_schema(SCHEMA, Arc::new(schema))?;
     Ok(())
 }
 
+/// The session's default catalog and schema, which [`install`] fills.
+pub const CATALOG: &str = "ilot";
+pub const SCHEMA: &str = "public";
+
 #[cfg(test)]
 mod tests {
-    use super::VIEWS;
+    use super::{SUMMARIES, VIEWS};
+    use crate::{QueryEngine, QueryLimits};
+    use ilot_ingest::layout::WriterId;
+    use ilot_ingest::registry::RegistryHandle;
+    use ilot_ingest::store::Store;
+    use std::sync::Arc;
+
+    /// Definitions are planned on first use: plan every one here, so a broken one fails a test
+    /// rather than an analyst's query.
+    #[tokio::test]
+    async fn every_definition_plans() {
+        let objects = Arc::new(object_store::memory::InMemory::new());
+        let store = Store::open(objects, WriterId::new("t").unwrap(), false).await.unwrap();
+        let engine = QueryEngine::new(store, RegistryHandle::in_memory(Default::default()), QueryLimits::default()).await.unwrap();
+        for name in VIEWS.iter().map(|(n, _)| *n).chain(SUMMARIES.iter().map(|s| s.name)) {
+            let r = engine.query(&format!("SELECT * FROM {name} LIMIT 0")).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(r.batches.iter().all(|b| b.num_rows() == 0));
+        }
+        let listed = engine.query("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'").await.unwrap();
+        let n = listed.batches[0].column(0).as_any().downcast_ref::<datafusion::arrow::array::Int64Array>().unwrap().value(0);
+        assert!(n as usize >= VIEWS.len() + SUMMARIES.len(), "information_schema lists the definitions: {n}");
+    }
 
     #[test]
     fn the_hourly_view_documents_the_mask_its_rollup_applies() {
