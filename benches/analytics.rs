@@ -34,6 +34,8 @@ const WEEK_SENSOR: &str = "bench-0042";
 const STEP_MS: i64 = 300_000;
 const DAY_MS: i64 = 86_400_000;
 const RUNS: usize = 3;
+/// Runs per query through the running service (each is milliseconds to a second).
+const SERVICE_RUNS: usize = 5;
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -268,6 +270,94 @@ impl Ilot {
     }
 }
 
+/// A running `ilot serve` on the bench store (embedded broker, HTTP on a free loopback port,
+/// open API as on loopback without a token): the dashboards' path, with no process start.
+struct Service {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Service {
+    fn start(ilot: &Ilot) -> Service {
+        use std::io::BufRead;
+        let broker = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut cmd = Command::new(&ilot.bin);
+        cmd.args(["--config", ilot.config.to_str().unwrap(), "serve"])
+            .env("RUST_LOG", "warn")
+            .env("ILOT_HTTP__LISTEN", "127.0.0.1:0")
+            .env("ILOT_EMBEDDED_BROKER__ENABLED", "true")
+            .env("ILOT_EMBEDDED_BROKER__LISTEN", format!("127.0.0.1:{broker}"))
+            .env("ILOT_STORAGE__WRITER_ID", "bench-service")
+            .env("ILOT_STORAGE__PEER_REFRESH_S", "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit());
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("ILOT_BENCH")) {
+            cmd.env_remove(k);
+        }
+        let mut child = cmd.spawn().expect("spawn ilot serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.trim().strip_prefix("HTTP API") {
+                    let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().trim_end_matches('/').to_owned());
+                }
+            }
+        });
+        let base = rx.recv_timeout(Duration::from_secs(120)).expect("ilot serve printed its HTTP address");
+        Service { child, base }
+    }
+
+    /// One query's wall time through `POST /api/sql?format=csv`, and its answer.
+    async fn sql(&self, client: &reqwest::Client, sql: &str) -> Result<(f64, String), String> {
+        let t = Instant::now();
+        let response = client.post(format!("{}/api/sql?format=csv", self.base)).body(sql.to_owned()).send().await.map_err(|e| e.to_string())?;
+        let status = response.status();
+        let body = response.text().await.map_err(|e| e.to_string())?;
+        let secs = t.elapsed().as_secs_f64();
+        if status.is_success() { Ok((secs, body)) } else { Err(format!("{status}: {body}")) }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Best of `SERVICE_RUNS` of each query through a running service, once it sees every
+/// sensor's latest reading (its peer refresh has taken in the imported files).
+fn service_times(ilot: &Ilot, queries: &[(&str, String)]) -> Vec<(String, f64, Vec<f64>)> {
+    let service = Service::start(ilot);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let seen = service.sql(&client, "SELECT count(*) FROM latest_readings").await;
+            if seen.as_ref().is_ok_and(|(_, csv)| csv_rows(csv).1.first().is_some_and(|r| num(&r[0]) > 0.0)) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the service never saw the imported data: {seen:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let mut out = Vec::new();
+        for (name, sql) in queries {
+            let mut best = f64::INFINITY;
+            let mut answer = String::new();
+            for _ in 0..SERVICE_RUNS {
+                let (secs, csv) = service.sql(&client, sql).await.unwrap_or_else(|e| panic!("service {name}: {e}"));
+                if secs < best {
+                    (best, answer) = (secs, csv);
+                }
+            }
+            out.push((name.to_string(), best, summarise(name, &answer)));
+        }
+        out
+    })
+}
+
 /// CSV output (header + rows) → rows of cells.
 fn csv_rows(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
     let mut lines = text.lines().filter(|l| !l.is_empty());
@@ -400,6 +490,12 @@ fn main() {
         ilot_results.push((name.to_string(), r.secs, r.rss_mib, summarise(name, &r.stdout)));
     }
 
+    // 3b. The same queries through a running service (the dashboards' path).
+    let service = service_times(&ilot, &queries);
+    for (name, secs, _) in &service {
+        println!("ilot service {name}: {secs:.3} s  (POST /api/sql)");
+    }
+
     // 4. DuckDB.
     let python = std::env::var("ILOT_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/duckdb_analytics.py");
@@ -433,8 +529,8 @@ fn main() {
 
     // 5. Table and comparison.
     println!("\nDuckDB {}: hourly rollup created in {:.3} s; DuckDB process peak RSS {:.0} MiB", duck["version"].as_str().unwrap_or("-"), duck["rollup_create_s"].as_f64().unwrap_or(f64::NAN), duck["peak_rss_mib"].as_f64().unwrap_or(f64::NAN));
-    println!("\n| query | ilot best (s) | ilot net of start (s) | ilot peak RSS (MiB) | DuckDB plain (s) | DuckDB best scan (s) | DuckDB best (s) | best variant | ilot/DuckDB best, raw | ilot/DuckDB best, net |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("\n| query | ilot best (s) | ilot net of start (s) | ilot service (s) | ilot peak RSS (MiB) | DuckDB plain (s) | DuckDB best scan (s) | DuckDB best (s) | best variant | ilot/DuckDB best, raw | ilot/DuckDB best, net | ilot service/DuckDB best |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut disagreements = Vec::new();
     for (name, secs, rss, ilot_values) in &ilot_results {
         let q = &duck["queries"][name];
@@ -454,7 +550,16 @@ fn main() {
             }
         }
         let net = secs - start_cost.secs;
-        println!("| {name} | {secs:.3} | {net:.3} | {rss:.0} | {plain:.3} | {scan:.3} | {best:.3} | {variant} | {:.2} | {:.2} |", secs / best, net / best);
+        let (served, served_values) = service.iter().find(|(n, _, _)| n == name).map(|(_, s, v)| (*s, v.clone())).unwrap_or((f64::NAN, Vec::new()));
+        if !agree(ilot_values, &served_values) {
+            disagreements.push(format!("{name} [service]: ilot sql [{}] vs service [{}]", fmt_vec(ilot_values), fmt_vec(&served_values)));
+        }
+        println!(
+            "| {name} | {secs:.3} | {net:.3} | {served:.3} | {rss:.0} | {plain:.3} | {scan:.3} | {best:.3} | {variant} | {:.2} | {:.2} | {:.2} |",
+            secs / best,
+            net / best,
+            served / best
+        );
     }
     println!("\nresults (ilot): ");
     for (name, _, _, v) in &ilot_results {

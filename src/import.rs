@@ -70,7 +70,10 @@ pub async fn run(config: Config, args: ImportArgs) -> anyhow::Result<()> {
     // A whole history may take longer than an analyst query is allowed.
     let limits = ilot_query::QueryLimits { timeout_s: config.query.timeout_s.max(3600), ..config.query.clone() };
     let engine = QueryEngine::new(store, registry_handle, limits).await?;
-    keep_closed_chunks(&engine).await.context("keeping the period summaries")?;
-    eprintln!("period summaries kept in {:.1} s", started.elapsed().as_secs_f64());
+    // The readings are stored either way: queries compute what could not be kept now.
+    match keep_closed_chunks(&engine).await {
+        Ok(()) => eprintln!("period summaries kept in {:.1} s", started.elapsed().as_secs_f64()),
+        Err(e) => eprintln!("warning: the period summaries could not be kept ({e}); queries will compute them"),
+    }
     Ok(())
 }

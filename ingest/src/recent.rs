@@ -33,24 +33,26 @@ impl Store {
             .filter(|f| f.dataset == Dataset::Readings)
             .filter(|f| f.network.as_deref().and_then(|n| network_since.get(n)).is_some_and(|start| f.max_ts_ms > *start))
             .collect();
-        let mut batches: Vec<(String, arrow::array::RecordBatch)> = Vec::new();
-        for f in &files {
-            let network = f.network.clone().unwrap_or_default();
-            batches.extend(self.read_files(std::slice::from_ref(f)).await?.into_iter().map(|b| (network.clone(), b)));
-        }
-        for b in snapshot.batches.into_iter().filter(|b| b.num_rows() > 0) {
-            let (network, _) = partition_of_batch(&b);
-            batches.push((network, b));
-        }
         let mut out = Vec::new();
-        for (network, batch) in &batches {
-            let Some(sensors) = since.get(network) else { continue };
+        let mut keep = |network: &str, batch: &arrow::array::RecordBatch| {
+            let Some(sensors) = since.get(network) else { return };
             let rows = StoredRows::of(batch);
             for i in 0..batch.num_rows() {
                 if sensors.get(rows.sensors.value(i)).is_some_and(|start| rows.ts.value(i) > *start) {
                     out.push(rows.reading(network, i));
                 }
             }
+        };
+        // One file at a time: only the rows kept stay in memory.
+        for f in &files {
+            let network = f.network.clone().unwrap_or_default();
+            for batch in self.read_files(std::slice::from_ref(f)).await? {
+                keep(&network, &batch);
+            }
+        }
+        for b in snapshot.batches.iter().filter(|b| b.num_rows() > 0) {
+            let (network, _) = partition_of_batch(b);
+            keep(&network, b);
         }
         Ok(out)
     }

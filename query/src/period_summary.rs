@@ -11,7 +11,8 @@
 //!   view definitions, the registry, the rollup files of those days and the network's CrowdQC+
 //!   results. A chunk that is missing or stale (late data, a registry change, a new `ilot qc`
 //!   run) is computed at the first query, through the same SQL narrowed to that network and
-//!   those days, and written for the next ones; stale chunks of the month are then deleted;
+//!   those days, and written for the next ones; the month's stale chunks are deleted once
+//!   they are an hour old (a running query may still read them);
 //! - the periods still **open**, computed through the same SQL at each query.
 //!
 //! The numbers are therefore the SQL definition's whichever part they come from. Chunks are a
@@ -51,8 +52,17 @@ use crate::parquet_scan::ParquetScan;
 use crate::pruning::{PartitionBounds, day_number};
 use ilot_ingest::schema::partition_of_batch;
 
-/// Days a UTC day stays open after it ends: readings may still arrive late.
+/// UTC days still open: today and the `OPEN_DAYS` before it (late readings are common there). A
+/// period closes once the last day it draws on (the day after it) is older than that.
 const OPEN_DAYS: i32 = 2;
+
+/// How long a replaced chunk is kept before it is deleted: a query planned on it may still be
+/// reading it (queries are bounded by `query.timeout_s`).
+const STALE_CHUNK_GRACE: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
+/// Bump when a Rust function the summaries' SQL calls (night labels, sun times) changes its
+/// results: every chunk then becomes stale.
+const SUMMARY_VERSION: u64 = 1;
 
 /// One summary table: its name, its period column and its SQL definition.
 pub struct PeriodSummaryTable {
@@ -190,10 +200,12 @@ impl PeriodSummaryTable {
         let bytes = ilot_ingest::parquet_file::encode_small(&batch)?;
         let objects = self.store.object_store();
         objects.put(&path.object_path(), PutPayload::from(bytes)).await?;
-        for old in stale {
+        let old_enough = chrono::Utc::now() - STALE_CHUNK_GRACE;
+        for old in stale.into_iter().filter(|m| m.last_modified < old_enough) {
             match objects.delete(&old.location).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(e.into()),
+                // The new chunk is saved; the next replacement retries the cleanup.
+                Err(e) => tracing::warn!(path = %old.location, error = %e, "could not delete a stale period summary chunk"),
             }
         }
         metrics::counter!("ilot_summary_chunks_written_total", "summary" => self.name).increment(1);
@@ -303,6 +315,8 @@ fn registry_digest(registry: &RegistryHandle) -> u64 {
 /// Digest of view and summary definitions (SQL texts), for [`PeriodSummaryTable::new`].
 pub fn definitions_digest<'a>(sqls: impl IntoIterator<Item = &'a str>) -> u64 {
     let mut h = XxHash64::with_seed(u64::from(ilot_ingest::rollup::ROLLUP_VERSION));
+    h.write_u64(SUMMARY_VERSION);
+    h.write(env!("CARGO_PKG_VERSION").as_bytes());
     for sql in sqls {
         h.write(sql.as_bytes());
     }

@@ -124,39 +124,47 @@ impl PartitionBounds {
 
     fn constrain(&mut self, column: &str, value: &ScalarValue, op: Operator, day_column: &str) {
         match column {
-            "ts" | "hour" if day_column == "date" => {
-                let Some((ms, ms_ceil)) = timestamp_ms(value) else { return };
-                let day = ms.div_euclid(DAY_MS) as i32;
-                match op {
-                    Operator::Gt | Operator::GtEq => self.lower(day),
-                    // ts < x: the last instant allowed is just before x (x rounded up to the ms).
-                    Operator::Lt => self.upper((ms_ceil - 1).div_euclid(DAY_MS) as i32),
-                    Operator::LtEq => self.upper(day),
-                    Operator::Eq => {
-                        self.lower(day);
-                        self.upper(day);
-                    }
-                    _ => {}
-                }
-            }
-            c if c == day_column => {
-                let Some(day) = date_days(value) else { return };
-                match op {
-                    Operator::Gt => self.lower(day + 1),
-                    Operator::GtEq => self.lower(day),
-                    Operator::Lt => self.upper(day - 1),
-                    Operator::LtEq => self.upper(day),
-                    Operator::Eq => {
-                        self.lower(day);
-                        self.upper(day);
-                    }
-                    _ => {}
-                }
-            }
+            "ts" | "hour" if day_column == "date" => self.constrain_instant(value, op),
+            // A day column compared with a timestamp (`night >= now() - INTERVAL '7 days'`)
+            // is bounded like an instant: the bounds then admit the whole boundary day.
+            c if c == day_column => match date_days(value) {
+                Some(day) => self.constrain_day(day, op),
+                None => self.constrain_instant(value, op),
+            },
             "network" if op == Operator::Eq => {
                 if let Some(n) = utf8(value) {
                     self.networks = Some(BTreeSet::from([n]));
                 }
+            }
+            _ => {}
+        }
+    }
+
+    fn constrain_instant(&mut self, value: &ScalarValue, op: Operator) {
+        let Some((ms, ms_ceil)) = timestamp_ms(value) else { return };
+        let day = ms.div_euclid(DAY_MS) as i32;
+        match op {
+            Operator::Gt | Operator::GtEq => self.lower(day),
+            // ts < x: the last instant allowed is just before x (x rounded up to the ms).
+            Operator::Lt => self.upper((ms_ceil - 1).div_euclid(DAY_MS) as i32),
+            Operator::LtEq => self.upper(day),
+            Operator::Eq => {
+                self.lower(day);
+                self.upper(day);
+            }
+            _ => {}
+        }
+    }
+
+    fn constrain_day(&mut self, day: i32, op: Operator) {
+        match op {
+            Operator::Gt => self.lower(day + 1),
+            Operator::GtEq => self.lower(day),
+            Operator::Lt => self.upper(day - 1),
+            Operator::LtEq => self.upper(day),
+            Operator::Eq => {
+                self.lower(day);
+                self.upper(day);
             }
             _ => {}
         }
@@ -223,6 +231,17 @@ pub fn day_number(date: chrono::NaiveDate) -> i32 {
 mod tests {
     use super::*;
     use datafusion::prelude::{col, lit};
+
+    #[test]
+    fn a_period_column_is_bounded_by_dates_and_by_timestamps() {
+        let july_5 = ScalarValue::Date32(Some(20_274));
+        let b = PartitionBounds::from_filters_on(&[col("night").gt(lit(july_5.clone()))], "night");
+        assert_eq!((b.min_day, b.max_day), (Some(20_275), None));
+        // `night >= now() - INTERVAL ...` reaches the scan as a timestamp: the day holding it.
+        let noon = ScalarValue::TimestampMillisecond(Some(20_274 * DAY_MS + DAY_MS / 2), Some("UTC".into()));
+        let b = PartitionBounds::from_filters_on(&[col("night").gt_eq(lit(noon.clone())), col("ts").lt(lit(noon))], "night");
+        assert_eq!((b.min_day, b.max_day), (Some(20_274), None), "ts is not the period column");
+    }
 
     #[test]
     fn ts_range_becomes_date_bounds() {

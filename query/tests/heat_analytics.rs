@@ -395,8 +395,9 @@ async fn period_summaries_are_kept_for_closed_days_and_recomputed_when_an_input_
     assert_eq!(centre.len(), 5, "{changed:?}");
     assert!(centre.iter().all(|uhi| (uhi - 3.2).abs() < 0.03), "{centre:?}");
     let replaced = files_under(dir.path(), "summaries/uhi_night_summary/network=toulouse/month=2025-07");
-    assert_eq!(replaced.len(), 1, "{replaced:?}");
-    assert!(!chunks.contains(&replaced[0]), "the chunk was recomputed under a new name");
+    let new: Vec<_> = replaced.iter().filter(|f| !chunks.contains(f)).collect();
+    assert_eq!(new.len(), 1, "the chunk was recomputed under a new name: {replaced:?}");
+    assert_eq!(replaced.len(), 2, "the stale chunk is kept for a grace period (a running query may read it)");
     std::fs::remove_dir_all(dir.path().join("summaries")).unwrap();
     assert_eq!(rows(&engine, NIGHTLY).await, changed, "the same as computed from scratch");
 
@@ -409,8 +410,7 @@ async fn period_summaries_are_kept_for_closed_days_and_recomputed_when_an_input_
     store.persist(3).await.unwrap();
     assert_eq!(rows(&engine, BLAGNAC_TN).await, [["15.0", "289"]], "from the recomputed chunk");
     let after = files_under(dir.path(), "summaries/tn_tx_day_summary/network=blagnac/month=2025-07");
-    assert_eq!(after.len(), 1);
-    assert_ne!(after, before, "the late file made the chunk stale");
+    assert!(after.iter().any(|f| !before.contains(f)), "the late file made the chunk stale: {after:?}");
     let muret_tn = BLAGNAC_TN.replace("blagnac", "muret");
     apply(&store, 4, late("muret")).await.unwrap();
     assert_eq!(rows(&engine, &muret_tn).await, [["15.0", "289"]], "from memory");

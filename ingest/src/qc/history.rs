@@ -161,7 +161,10 @@ impl SensorHistory {
         }
         let sensors = self.sensors.get_mut(r.network.as_str()).expect("inserted above");
         let Some(state) = sensors.get_mut(r.sensor_id.as_str()) else {
-            sensors.insert(r.sensor_id.clone(), SensorState::new(sample, r.received_at_ms));
+            // A replayed spike must not become the reference of the readings after it.
+            if stored_step != Some(true) {
+                sensors.insert(r.sensor_id.clone(), SensorState::new(sample, r.received_at_ms));
+            }
             return 0;
         };
         if r.ts_ms <= state.newest_ts_ms {
