@@ -65,7 +65,7 @@ pub async fn run(config: Config, args: ImportArgs) -> anyhow::Result<()> {
     eprintln!("{summary}");
     // The imported days are closed: keep their nightly UHI and Tn/Tx summaries now rather
     // than at the first query.
-    eprintln!("keeping the period summaries of the closed days (nightly UHI, Tn/Tx)");
+    eprintln!("keeping the period summaries of the closed days (nightly and daily UHI, Tn/Tx)");
     let started = std::time::Instant::now();
     // A whole history may take longer than an analyst query is allowed.
     let limits = ilot_query::QueryLimits { timeout_s: config.query.timeout_s.max(3600), ..config.query.clone() };

@@ -340,7 +340,7 @@ fn apply(store: &Arc<Store>, segment: u64, readings: Vec<Reading>) -> tokio::tas
     tokio::task::spawn_blocking(move || s.apply(segment, vec![WalEntry::Readings(readings)]))
 }
 
-/// Closed days' nightly UHI and Tn/Tx are kept as chunks after the first query and read from
+/// Closed days' nightly and daily UHI and Tn/Tx are kept as chunks after the first query and read from
 /// them after; a registry change or a late reading makes a chunk stale, and it is recomputed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn period_summaries_are_kept_for_closed_days_and_recomputed_when_an_input_changes() {
@@ -369,7 +369,7 @@ async fn period_summaries_are_kept_for_closed_days_and_recomputed_when_an_input_
         assert_eq!(&rows(&engine, q).await, expected, "{q}: computed for the chunk");
     }
     let mut expected_dirs = Vec::new();
-    for summary in ["tn_tx_day_summary", "uhi_night_summary"] {
+    for summary in ["tn_tx_day_summary", "uhi_day_summary", "uhi_night_summary"] {
         for (network, month) in [("blagnac", "2025-07"), ("muret", "2025-07"), ("toulouse", "2025-06"), ("toulouse", "2025-07")] {
             expected_dirs.push(format!("summaries/{summary}/network={network}/month={month}"));
         }

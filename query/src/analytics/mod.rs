@@ -4,14 +4,14 @@
 //! ```text
 //!              crowdqc ─► crowdqc_passed ─┐ (crowdsourced networks)
 //! hourly_rollup ─► hourly ─► hourly_corrected ─► uhi_reference_hourly ─► uhi_hourly ─► [uhi_night_summary] ─► uhi_nightly ─► uhi_lcz_nightly
-//!                        │ (uhi_reference_elevation ─► sensor_context) │    └──► uhi_daily ─► uhi_monthly
+//!                        │ (uhi_reference_elevation ─► sensor_context) │    └──► [uhi_day_summary] ─► uhi_daily ─► uhi_monthly
 //!                        │       └──► network_anomaly_hourly          └─────────────────────┘
 //!                        └──► [tn_tx_day_summary] ─► daily_tn_tx ─► ibm
 //!                                                          └──► uhi_tn_tx
 //! ```
 //!
 //! `hourly_rollup` (see `hourly_rollup_table`) holds per sensor-hour aggregates of the readings,
-//! kept as data arrives. The two [bracketed] definitions are period summaries (see
+//! kept as data arrives. The [bracketed] definitions are period summaries (see
 //! `period_summary`): tables kept per network-month for closed days, computed by their SQL
 //! otherwise. Every view reads QC-passed data only (`qc_flags & 31 = 0`, registered sensors) and every
 //! row says how it was computed (reference mode and stations, window, completeness). The
@@ -60,8 +60,9 @@ pub struct Summary {
 }
 
 /// The period summaries.
-pub const SUMMARIES: [Summary; 2] = [
+pub const SUMMARIES: [Summary; 3] = [
     Summary { name: "uhi_night_summary", period_column: "night", sql: include_str!("uhi_night_summary.sql") },
+    Summary { name: "uhi_day_summary", period_column: "date", sql: include_str!("uhi_day_summary.sql") },
     Summary { name: "tn_tx_day_summary", period_column: "date", sql: include_str!("tn_tx_day_summary.sql") },
 ];
 

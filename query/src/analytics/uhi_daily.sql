@@ -1,10 +1,9 @@
 -- uhi_daily: per sensor and UTC day, the mean of hourly dT, when at least 20 of the 24 hours
--- are valid.
+-- are valid (from the period summary `uhi_day_summary`).
 WITH days AS (
-    SELECT network, sensor_id, date, avg(uhi_c) AS uhi_mean_c, max(uhi_c) AS uhi_max_c, count(*) AS hours_valid
-    FROM uhi_hourly
-    GROUP BY network, sensor_id, date
-    HAVING count(*) >= 20
+    SELECT network, sensor_id, date, uhi_mean_c, uhi_max_c, hours_valid
+    FROM uhi_day_summary
+    WHERE hours_valid >= 20
 )
 SELECT
     d.network,
