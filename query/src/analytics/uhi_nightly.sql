@@ -39,4 +39,5 @@ SELECT
         ELSE concat('night ', lpad(CAST(night_start_utc_hour AS VARCHAR), 2, '0'), ':00-', lpad(CAST(night_end_utc_hour AS VARCHAR), 2, '0'), ':00 UTC')
     END AS time_window
 FROM described
-WHERE hours_valid >= 0.8 * hours_expected
+-- A night of no whole hour (sun mode near the polar day) has nothing to measure.
+WHERE hours_expected > 0 AND hours_valid >= 0.8 * hours_expected
