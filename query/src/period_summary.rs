@@ -20,7 +20,7 @@
 //! (read-only credentials) still answers, computing them each time.
 
 use async_trait::async_trait;
-use chrono::{Datelike, NaiveDate};
+use chrono::Datelike;
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -49,7 +49,7 @@ use twox_hash::XxHash64;
 use crate::analytics::SUMMARIES;
 use crate::engine::{QueryEngine, QueryError};
 use crate::parquet_scan::ParquetScan;
-use crate::pruning::{PartitionBounds, day_number};
+use crate::pruning::{PartitionBounds, date_of_day, day_number};
 use ilot_ingest::schema::partition_of_batch;
 
 /// UTC days still open: today and the `OPEN_DAYS` before it (late readings are common there). A
@@ -174,7 +174,7 @@ impl PeriodSummaryTable {
                 h.write_u64(size);
             }
         }
-        let months: BTreeSet<String> = (first - 1..=last + 1).map(|d| format!("month={}", date_of(d).format("%Y-%m"))).collect();
+        let months: BTreeSet<String> = (first - 1..=last + 1).map(|d| format!("month={}", date_of_day(d).format("%Y-%m"))).collect();
         for meta in crowdqc.iter().filter(|m| m.location.parts().any(|p| months.contains(p.as_ref()))) {
             h.write(meta.location.as_ref().as_bytes());
             h.write_u64(meta.size);
@@ -226,13 +226,16 @@ impl PeriodSummaryTable {
         let Some((first_day, last_day)) = days.span() else { return Ok(()) };
         // A period draws on the day before and the day after it.
         let (lo, hi) = (first_day - 1, last_day + 1);
+        if bounds.min_day.is_some_and(|d| d > hi) || bounds.max_day.is_some_and(|d| d < lo) {
+            return Ok(());
+        }
         let objects = self.store.object_store();
         let listed = list(objects.as_ref(), &SummaryChunkPath::network_dir(self.name, network)).await?;
         let crowdqc = list(objects.as_ref(), &CrowdQcFilePath::network_dir(network)).await?;
         let today = day_number(chrono::Utc::now().date_naive());
-        let mut month_first = day_number(date_of(lo).with_day(1).expect("first of month"));
+        let mut month_first = day_number(date_of_day(lo).with_day(1).expect("first of month"));
         while month_first <= hi {
-            let next_month = day_number(date_of(month_first).checked_add_months(chrono::Months::new(1)).expect("date in range"));
+            let next_month = day_number(date_of_day(month_first).checked_add_months(chrono::Months::new(1)).expect("date in range"));
             // The month's periods, cut to the data: independent of the query, so chunks are shared.
             let (m_lo, m_hi) = (month_first.max(lo), (next_month - 1).min(hi));
             month_first = next_month;
@@ -245,8 +248,8 @@ impl PeriodSummaryTable {
             }
             if closed >= m_lo {
                 let digest = self.inputs_digest(registry, network, m_lo, closed, days, &crowdqc);
-                let path = SummaryChunkPath::new(self.name, network, date_of(m_lo), date_of(closed), digest);
-                let month_dir = SummaryChunkPath::month_dir(self.name, network, date_of(m_lo));
+                let path = SummaryChunkPath::new(self.name, network, date_of_day(m_lo), date_of_day(closed), digest);
+                let month_dir = SummaryChunkPath::month_dir(self.name, network, date_of_day(m_lo));
                 let (current, stale): (Vec<ObjectMeta>, Vec<ObjectMeta>) = listed
                     .iter()
                     .filter(|m| m.location.as_ref().starts_with(&format!("{month_dir}/")))
@@ -274,7 +277,7 @@ impl PeriodSummaryTable {
 /// run after an import and, by the service, after each compaction interval, so that dashboards
 /// and analysts find them ready. Periods still open are not touched.
 pub async fn keep_closed_chunks(engine: &QueryEngine) -> Result<(), QueryError> {
-    let last_closed = date_of(day_number(chrono::Utc::now().date_naive()) - OPEN_DAYS - 1);
+    let last_closed = date_of_day(day_number(chrono::Utc::now().date_naive()) - OPEN_DAYS - 1);
     for s in SUMMARIES {
         engine.query(&format!("SELECT count(*) FROM {} WHERE {} <= DATE '{last_closed}'", s.name, s.period_column)).await?;
     }
@@ -298,11 +301,6 @@ pub async fn run_keeper(engine: Arc<QueryEngine>, interval: std::time::Duration,
 /// Every object under `prefix` (none if it does not exist).
 async fn list(objects: &dyn ObjectStore, prefix: &object_store::path::Path) -> Result<Vec<ObjectMeta>> {
     objects.list(Some(prefix)).try_collect().await.map_err(|e| DataFusionError::External(Box::new(e)))
-}
-
-/// The date `day` days after the Unix epoch.
-fn date_of(day: i32) -> NaiveDate {
-    NaiveDate::default() + chrono::TimeDelta::days(i64::from(day))
 }
 
 /// Digest of the registry in force.

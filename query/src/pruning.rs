@@ -227,6 +227,11 @@ pub fn day_number(date: chrono::NaiveDate) -> i32 {
     (date - chrono::NaiveDate::default()).num_days() as i32
 }
 
+/// The date of a day number (days since the Unix epoch): the inverse of [`day_number`].
+pub fn date_of_day(day: i32) -> chrono::NaiveDate {
+    chrono::NaiveDate::default() + chrono::TimeDelta::days(i64::from(day))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
