@@ -1,7 +1,8 @@
 //! `POST /api/sql`: run one read-only query. Body: the SQL text (`text/plain`) or
 //! `{"sql": "...", "format": "json"|"csv"|"arrow"}`; `?format=` works too. Errors are JSON
 //! `{"error": kind, "message": ...}` with 400 (bad or non-read-only SQL), 413 (memory) or
-//! 504 (time limit).
+//! 504 (time limit). While the store has damaged files (left out of the results), answers carry
+//! the header `x-ilot-warning` saying so.
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -52,6 +53,9 @@ pub async fn post_sql(State(state): State<Arc<HttpState>>, Query(params): Query<
                 let mut response = ([(header::CONTENT_TYPE, format.content_type())], bytes).into_response();
                 if r.truncated {
                     response.headers_mut().insert("x-ilot-truncated", "true".parse().expect("header value"));
+                }
+                if let Some(warning) = state.store.damage_warning().and_then(|w| w.parse().ok()) {
+                    response.headers_mut().insert("x-ilot-warning", warning);
                 }
                 response
             }

@@ -20,14 +20,16 @@ pub struct Retired {
 }
 
 impl Store {
-    /// Compact every closed (network, day) partition with more than one readings file.
-    /// Returns the number of partitions compacted.
+    /// Compact every closed (network, day) partition with more than one readings file, after
+    /// quarantining this writer's unreadable files and writing missing or damaged rollups
+    /// (damaged files are left alone). Returns the number of partitions compacted.
     pub async fn compact(&self, now_ms: i64, delay: Duration, retired: &mut Retired) -> Result<usize, StoreError> {
+        self.quarantine_unreadable_files().await?;
         self.write_missing_rollups().await?;
         let started = Instant::now();
         let mut manifest = self.manifest.lock().await;
         let mut groups: BTreeMap<PartitionKey, Vec<DataFile>> = BTreeMap::new();
-        for f in manifest.files.iter().filter(|f| f.dataset == Dataset::Readings) {
+        for f in manifest.files.iter().filter(|f| f.dataset == Dataset::Readings && !self.damage.contains(&f.path)) {
             let day_end_ms = (f.date + chrono::Days::new(1)).and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_millis();
             if day_end_ms + delay.as_millis() as i64 <= now_ms {
                 groups.entry(PartitionKey { network: f.network.clone(), date: f.date }).or_default().push(f.clone());
@@ -55,7 +57,9 @@ impl Store {
                 state.files.retain(|f| !old.contains(&f.path.as_str()));
                 state.files.push(Arc::new(new_file));
             }
-            retired.files.extend(files.iter().flat_map(DataFile::object_paths).map(|p| (Instant::now(), p)));
+            let old_objects: Vec<String> = files.iter().flat_map(DataFile::object_paths).collect();
+            self.damage.forget(&old_objects);
+            retired.files.extend(old_objects.into_iter().map(|p| (Instant::now(), p)));
             compacted += 1;
             tracing::info!(partition = ?partition, files = files.len(), rows = rows_in, "compacted");
         }
@@ -69,14 +73,26 @@ impl Store {
     }
 
     /// Give this writer's readings files without a current hourly rollup (written before
-    /// rollups existed, or with another [`crate::rollup::ROLLUP_VERSION`]) their rollup. Until
-    /// then the query side computes it from the readings. Returns the number of files done.
+    /// rollups existed, or with another [`crate::rollup::ROLLUP_VERSION`]) or whose rollup is
+    /// damaged their rollup. Until then the query side computes it from the readings. Returns
+    /// the number of files done.
     pub async fn write_missing_rollups(&self) -> Result<usize, StoreError> {
         let mut manifest = self.manifest.lock().await;
-        let missing: Vec<DataFile> =
-            manifest.files.iter().filter(|f| f.dataset == Dataset::Readings && f.current_rollup().is_none()).cloned().collect();
+        let missing: Vec<DataFile> = manifest
+            .files
+            .iter()
+            .filter(|f| f.dataset == Dataset::Readings && !self.damage.contains(&f.path))
+            .filter(|f| f.current_rollup().is_none_or(|(path, _)| self.damage.contains(path.as_str())))
+            .cloned()
+            .collect();
+        let mut done = 0;
         for file in &missing {
-            let batches = self.read_files(&[Arc::new(file.clone())]).await?;
+            let batches = match self.read_object(&file.path).await {
+                Ok(batches) => batches,
+                // Recorded as damaged: quarantined or reported, not rolled up.
+                Err(e) if e.damage().is_some() => continue,
+                Err(e) => return Err(e),
+            };
             let batch = arrow::compute::concat_batches(&crate::schema::file_schema(), &batches).map_err(crate::parquet_file::ParquetFileError::from)?;
             let rollup = self.put_rollup(&file.path, &batch).await?;
             let updated = DataFile { hourly_rollup: Some(rollup), ..file.clone() };
@@ -92,12 +108,16 @@ impl Store {
             if let Some(f) = state.files.iter_mut().find(|f| f.path == updated.path) {
                 *f = Arc::new(updated);
             }
+            drop(state);
+            // Queries read it again once its new size is in the state.
+            self.damage.forget([crate::layout::HourlyRollupPath::of(&file.path).as_str()]);
+            done += 1;
         }
-        if !missing.is_empty() {
+        if done > 0 {
             self.make_durable([crate::layout::manifest_path(&self.writer).as_ref()]).await?;
-            tracing::info!(files = missing.len(), "wrote the hourly rollups of older readings files");
+            tracing::info!(files = done, "wrote the hourly rollups of older readings files and of damaged rollups");
         }
-        Ok(missing.len())
+        Ok(done)
     }
 
     /// Delete retired files whose grace period is over.

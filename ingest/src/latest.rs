@@ -5,7 +5,9 @@
 //! manifest that publishes the persisted rows, so the union of these small files always covers
 //! every published reading. A store opens, and takes in other writers' new files, by reading
 //! them (one row per sensor and writer) instead of the data; only files of a writer that saved
-//! none (written before saved caches existed) are read, the last [`SEED_DAYS`] days of them.
+//! none (written before saved caches existed) or whose cache does not read (a cache: logged,
+//! recorded in `damage`, rewritten at its writer's next persist) are read, the last
+//! [`SEED_DAYS`] days of them.
 
 use arrow::array::{AsArray, RecordBatch};
 use chrono::NaiveDate;
@@ -15,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use crate::Reading;
-use crate::layout::{DataFilePath, Dataset, latest_dir, latest_path};
+use crate::layout::{DataFilePath, Dataset, latest_dir, latest_path, latest_writer_of};
 use crate::manifest::DataFile;
 use crate::parquet_file;
 use crate::schema::{StoredRows, readings_to_batch};
@@ -87,21 +89,29 @@ impl Store {
     pub(crate) async fn save_latest(&self) -> Result<(), StoreError> {
         let batch = readings_to_batch(&self.latest.snapshot());
         let bytes = parquet_file::encode_small(&batch)?;
-        self.object_store.put(&latest_path(&self.writer), PutPayload::from(bytes)).await?;
+        let path = latest_path(&self.writer);
+        self.object_store.put(&path, PutPayload::from(bytes)).await?;
+        self.damage.forget([path.as_ref()]);
         Ok(())
     }
 
     /// Seed the cache with what `files` hold: from the saved caches of their writers (all saved
     /// caches are read: they are small), and from the recent files themselves for writers that
-    /// saved none (stores written before saved caches existed).
+    /// saved none (stores written before saved caches existed) or whose cache does not read.
     pub(crate) async fn seed_latest(&self, files: &[Arc<DataFile>]) -> Result<(), StoreError> {
         let saved: Vec<_> = self.object_store.list(Some(&latest_dir())).try_collect().await?;
         let mut writers = std::collections::HashSet::new();
         for meta in saved {
-            let Some(writer) = meta.location.filename().and_then(|n| n.strip_suffix(".parquet")) else { continue };
+            let Some(writer) = meta.location.filename().and_then(latest_writer_of) else { continue };
+            let batches = match self.read_object(meta.location.as_ref()).await {
+                Ok(batches) => batches,
+                // Recorded and logged with its path by `read_object`: its writer's files are read instead.
+                Err(e) if e.damage().is_some() => continue,
+                Err(e) => return Err(e),
+            };
+            self.damage.forget([meta.location.as_ref()]);
             writers.insert(writer.to_owned());
-            let bytes = self.object_store.get(&meta.location).await?.bytes().await?;
-            for batch in parquet_file::decode(bytes)? {
+            for batch in batches {
                 self.latest.observe_saved(&batch);
             }
         }
@@ -132,7 +142,7 @@ impl Store {
             .collect();
         for f in &recent {
             let network = f.network.clone().unwrap_or_default();
-            for batch in self.read_files(std::slice::from_ref(f)).await? {
+            for batch in self.read_intact_files(std::slice::from_ref(f)).await? {
                 self.latest.observe_batch(&network, &batch);
             }
         }

@@ -9,11 +9,13 @@
 //! _ilot/manifests/<writer>.json                                        the files each writer has published
 //! _ilot/latest/<writer>.parquet                                         the newest reading of each sensor, as that writer last saw it
 //! _ilot/registry.json                                                  sensors and networks saved by the admin API
+//! quarantine/<original path>                                           a data file found unreadable, out of its manifest (see `damage`)
 //! qc/crowdqc/network=<network>/month=<YYYY-MM>/crowdqc.parquet           CrowdQC+ levels of a network-month (`ilot qc`)
 //! summaries/<summary>/network=<network>/month=<YYYY-MM>/<first>_<last>_<inputs>.parquet
 //!                                                                      a period summary of a network-month's closed days
 //! ```
-//! Local disk only: `<wal_dir>/<writer>/<seq>.wal`, the write-ahead log segments.
+//! Local disk only: `<wal_dir>/<writer>/<seq>.wal`, the write-ahead log segments, and
+//! `<wal_dir>/<writer>/quarantine/<seq>.wal`, damaged segments kept for forensics.
 //!
 //! Manifests live outside `readings/` so that DuckDB, Spark or pyarrow can read the readings
 //! directory as a plain Hive-partitioned dataset.
@@ -183,19 +185,47 @@ impl SummaryChunkPath {
     }
 }
 
+/// Prefix of the quarantined data files.
+pub const QUARANTINE_DIR: &str = "quarantine";
+
+/// Where a data file found unreadable is moved when it leaves its manifest: its original path
+/// under [`QUARANTINE_DIR`], for an operator to inspect (nothing reads it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuarantinePath(String);
+
+impl QuarantinePath {
+    pub fn of(path: &str) -> Self {
+        Self(format!("{QUARANTINE_DIR}/{path}"))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    pub fn object_path(&self) -> ObjectPath {
+        ObjectPath::from(self.0.as_str())
+    }
+}
+
 /// The sensor registry as last saved by the admin API.
 pub fn registry_path() -> ObjectPath {
     ObjectPath::from("_ilot/registry.json")
 }
 
+/// Prefix of every writer's saved latest-reading cache.
+pub const LATEST_DIR: &str = "_ilot/latest";
+
 /// Folder holding every writer's saved latest-reading cache.
 pub fn latest_dir() -> ObjectPath {
-    ObjectPath::from("_ilot/latest")
+    ObjectPath::from(LATEST_DIR)
 }
 
 /// A writer's saved latest-reading cache (see `latest`).
 pub fn latest_path(writer: &WriterId) -> ObjectPath {
-    ObjectPath::from(format!("_ilot/latest/{}.parquet", writer.0))
+    ObjectPath::from(format!("{LATEST_DIR}/{}.parquet", writer.0))
+}
+
+/// The writer whose saved latest-reading cache is the file `file_name` (`<writer>.parquet`).
+pub fn latest_writer_of(file_name: &str) -> Option<&str> {
+    file_name.strip_suffix(".parquet")
 }
 
 /// Folder holding every writer's manifest.
@@ -214,6 +244,24 @@ impl WalSegmentPath {
     /// The segment number of a file in the WAL directory, None for other files.
     pub fn parse_seq(file_name: &str) -> Option<u64> {
         file_name.strip_suffix(".wal")?.parse().ok()
+    }
+    pub fn as_path(&self) -> &Path {
+        &self.0
+    }
+}
+
+/// Where a damaged WAL segment is moved, under the same file name, once its readable records are
+/// in Parquet: kept for forensics until the operator removes it (see `wal::segment`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalQuarantinePath(PathBuf);
+
+impl WalQuarantinePath {
+    pub fn new(wal_dir: &Path, seq: u64) -> Self {
+        Self(WalSegmentPath::new(&Self::dir(wal_dir), seq).0)
+    }
+    /// The quarantine folder of a WAL directory.
+    pub fn dir(wal_dir: &Path) -> PathBuf {
+        wal_dir.join("quarantine")
     }
     pub fn as_path(&self) -> &Path {
         &self.0
@@ -243,6 +291,10 @@ mod tests {
         assert_eq!(
             HourlyRollupPath::of("readings/network=toulouse/date=2025-07-01/ilot-1-000000000007.parquet").as_str(),
             "rollups/hourly/network=toulouse/date=2025-07-01/ilot-1-000000000007.parquet"
+        );
+        assert_eq!(
+            QuarantinePath::of("readings/network=toulouse/date=2025-07-01/ilot-1-000000000007.parquet").as_str(),
+            "quarantine/readings/network=toulouse/date=2025-07-01/ilot-1-000000000007.parquet"
         );
         assert_eq!(DataFilePath::writer_of("ilot-1-000000000007.parquet"), Some("ilot-1"));
         assert_eq!(DataFilePath::writer_of("ilot-000000000007.parquet"), Some("ilot"), "not ilot-1's");

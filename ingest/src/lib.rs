@@ -5,13 +5,15 @@
 //! (bytes to [`Reading`]s or [`DeadLetter`]s) → `qc` (single-reading flags) → `wal` (fsync'd
 //! group commit; the PUBACK leaves after it) → `store` + `dedup` (queryable in memory, exactly
 //! once) → `persister` (sorted Parquet, one atomic put per file) → `manifest` (the files the
-//! query side reads; each readings file with its hourly `rollup`) → `compactor` (one file per network and closed day). Paths: `layout`.
+//! query side reads; each readings file with its hourly `rollup`) → `compactor` (one file per network and closed day). Paths: `layout`. Files found missing or unreadable:
+//! `damage` (left out, reported, quarantined; caches rebuilt).
 
 #[cfg(feature = "embedded-broker")]
 pub mod broker;
 pub mod backfill;
 pub mod compactor;
 pub mod config;
+pub mod damage;
 pub mod dead_letter;
 pub mod dedup;
 pub mod health;

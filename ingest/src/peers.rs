@@ -32,14 +32,19 @@ impl Store {
             .map(Arc::new)
             .collect();
         let n = others.len();
-        let new: Vec<Arc<DataFile>> = {
+        let (new, gone): (Vec<Arc<DataFile>>, Vec<String>) = {
             let mut state = self.state.write().expect("store lock");
             let known: std::collections::HashSet<&str> = state.files.iter().map(|f| f.path.as_str()).collect();
             let new = others.iter().filter(|f| !known.contains(f.path.as_str())).cloned().collect();
+            let listed: std::collections::HashSet<&str> = others.iter().map(|f| f.path.as_str()).collect();
+            let gone = state.files.iter().filter(|f| !self.is_own(f) && !listed.contains(f.path.as_str())).flat_map(|f| f.object_paths()).collect();
             state.files.retain(|f| self.is_own(f));
             state.files.extend(others);
-            new
+            (new, gone)
         };
+        // Damage of files their writer compacted away, quarantined or dropped is no longer ours to report.
+        self.damage.forget(&gone);
+        self.check_presence(&new).await?;
         self.seed_latest(&new).await?;
         Ok(n)
     }

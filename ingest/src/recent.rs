@@ -46,7 +46,7 @@ impl Store {
         // One file at a time: only the rows kept stay in memory.
         for f in &files {
             let network = f.network.clone().unwrap_or_default();
-            for batch in self.read_files(std::slice::from_ref(f)).await? {
+            for batch in self.read_intact_files(std::slice::from_ref(f)).await? {
                 keep(&network, &batch);
             }
         }

@@ -12,7 +12,6 @@ use arrow::array::{
     ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
 };
 use arrow::datatypes::{DataType, Decimal128Type, Field, Float64Type, Int64Type, Schema, SchemaRef, TimeUnit, TimestampMillisecondType, UInt32Type};
-use object_store::ObjectStoreExt;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, LazyLock};
 
@@ -176,15 +175,17 @@ impl Store {
         Ok(merged.finish())
     }
 
-    /// A file's rollup batches (`true`), or its readings when it has no current rollup.
+    /// A file's rollup batches (`true`), or its readings when it has no current rollup or that
+    /// does not read (recorded as damaged; a damaged readings file gives no rows).
     async fn load_for_rollup(&self, f: Arc<DataFile>) -> Result<(bool, Vec<RecordBatch>), StoreError> {
-        match f.current_rollup() {
-            Some((path, _)) => {
-                let bytes = self.object_store.get(&path.object_path()).await?.bytes().await?;
-                Ok((true, crate::parquet_file::decode(bytes)?))
+        if let Some((path, _)) = f.current_rollup().filter(|(p, _)| !self.damage.contains(p.as_str())) {
+            match self.read_object(path.as_str()).await {
+                Ok(batches) => return Ok((true, batches)),
+                Err(e) if e.damage().is_some() => {}
+                Err(e) => return Err(e),
             }
-            None => Ok((false, self.read_files(std::slice::from_ref(&f)).await?)),
         }
+        Ok((false, self.read_intact_files(std::slice::from_ref(&f)).await?))
     }
 }
 

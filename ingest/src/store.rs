@@ -10,10 +10,11 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use crate::damage::DamagedFiles;
 use crate::dedup::{KeyIndex, Verdict};
 use crate::layout::{Dataset, PartitionKey, WriterId};
 use crate::manifest::{DataFile, Manifest, ManifestError};
-use crate::parquet_file::{self, ParquetFileError};
+use crate::parquet_file::ParquetFileError;
 use crate::schema::{epoch_day, readings_to_batch};
 use crate::wal::WalEntry;
 use crate::latest::LatestReadings;
@@ -67,6 +68,8 @@ pub struct Store {
     local_root: std::sync::OnceLock<std::path::PathBuf>,
     /// Every sensor's newest reading by measurement time.
     pub(crate) latest: LatestReadings,
+    /// Files found missing or unreadable: left out of snapshots and reads (see `damage`).
+    pub(crate) damage: DamagedFiles,
 }
 
 pub fn date_of(ts_ms: i64) -> NaiveDate {
@@ -96,7 +99,14 @@ impl Store {
             runtime: tokio::runtime::Handle::current(),
             local_root: std::sync::OnceLock::new(),
             latest: LatestReadings::default(),
+            damage: DamagedFiles::default(),
         });
+        store.check_presence(&files).await?;
+        store.damage.publish_gauge();
+        // Left out of queries either way: a failed move is retried before each compaction run.
+        if let Err(e) = store.quarantine_unreadable_files().await {
+            tracing::error!(error = %e, "could not quarantine unreadable data files");
+        }
         store.seed_latest(&files).await?;
         Ok(store)
     }
@@ -145,11 +155,17 @@ impl Store {
         self.manifest.lock().await.wal_persisted_upto
     }
 
-    /// A consistent view for one query.
+    /// A consistent view for one query (damaged files left out, damaged rollups ignored).
     pub fn snapshot(&self) -> Snapshot {
+        let damaged = !self.damage.is_empty();
         let state = self.state.read().expect("store lock");
         Snapshot {
-            files: state.files.iter().filter(|f| f.dataset == Dataset::Readings).cloned().collect(),
+            files: state
+                .files
+                .iter()
+                .filter(|f| f.dataset == Dataset::Readings)
+                .filter_map(|f| if damaged { self.intact(f) } else { Some(f.clone()) })
+                .collect(),
             batches: state.readings.values().flatten().map(|b| b.item.clone()).collect(),
         }
     }
@@ -213,7 +229,7 @@ impl Store {
     }
 
     /// Rows already published for a partition, read from its files (retrying while storage fails:
-    /// deduplication must not guess).
+    /// deduplication must not guess; a damaged file is left out, its keys are lost with it).
     fn load_partition_blocking(&self, partition: &PartitionKey) -> Vec<RecordBatch> {
         let files: Vec<Arc<DataFile>> = {
             let state = self.state.read().expect("store lock");
@@ -230,7 +246,7 @@ impl Store {
         let mut backoff = Duration::from_millis(100);
         loop {
             let result = std::thread::scope(|s| {
-                s.spawn(|| self.runtime.block_on(self.read_files(&files))).join().expect("partition loader panicked")
+                s.spawn(|| self.runtime.block_on(self.read_intact_files(&files))).join().expect("partition loader panicked")
             });
             match result {
                 Ok(batches) => return batches,
@@ -243,11 +259,12 @@ impl Store {
         }
     }
 
+    /// Every row of `files`; the first that cannot be read fails the whole (a damaged one is
+    /// recorded, see `damage`).
     pub(crate) async fn read_files(&self, files: &[Arc<DataFile>]) -> Result<Vec<RecordBatch>, StoreError> {
         let mut out = Vec::new();
         for f in files {
-            let bytes = self.object_store.get(&object_store::path::Path::from(f.path.as_str())).await?.bytes().await?;
-            out.extend(parquet_file::decode(bytes)?);
+            out.extend(self.read_object(&f.path).await?);
         }
         Ok(out)
     }

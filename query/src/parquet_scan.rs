@@ -1,23 +1,42 @@
 //! The Parquet half of the `readings`, `hourly_rollup` and period-summary scans: published
 //! files (with their partition values, if any) spread over the scan partitions, with the filters the files can evaluate
 //! as stored pushed into the reader for row-group and page pruning.
+//!
+//! Each file is read through a reader that, when a fetch or the footer fails, has the store
+//! recheck the file ([`Store::recheck`]): a file found missing or unreadable is recorded as
+//! damaged, the error names it, and later queries leave it out (see `ilot_ingest::damage`).
+//! Files are checked for presence and size when they enter the store, so this is for damage
+//! done while a service runs.
 
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::Session;
 use datafusion::common::{DFSchema, Result};
 use datafusion::datasource::listing::PartitionedFile;
-use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use bytes::Bytes;
+use datafusion::datasource::physical_plan::parquet::DefaultParquetFileReaderFactory;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetFileReaderFactory, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::{Expr, utils::conjunction};
+use datafusion::parquet::arrow::arrow_reader::ArrowReaderOptions;
+use datafusion::parquet::arrow::async_reader::AsyncFileReader;
+use datafusion::parquet::errors::ParquetError;
+use datafusion::parquet::file::metadata::ParquetMetaData;
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
+use futures::FutureExt;
+use futures::future::BoxFuture;
 use ilot_ingest::schema::partition_fields;
+use ilot_ingest::store::Store;
+use std::ops::Range;
 use std::sync::Arc;
 
 /// What to scan: files of `file_schema`, the partition columns `network` and `date` after it
 /// when `partitioned`.
 pub struct ParquetScan<'a> {
+    /// The store the files belong to (told of files that turn out damaged).
+    pub store: &'a Arc<Store>,
     pub store_url: &'a ObjectStoreUrl,
     pub file_schema: SchemaRef,
     /// The files' paths carry `network` and `date` (readings, rollups); summaries hold every
@@ -40,7 +59,8 @@ impl ParquetScan<'_> {
         let mut fields: Vec<_> = self.file_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
         fields.extend(partition_cols.iter().cloned());
         let table_schema = TableSchema::builder(self.file_schema).with_table_partition_cols(partition_cols).build();
-        let mut source = ParquetSource::new(table_schema);
+        let readers = DamageReporting { inner: DefaultParquetFileReaderFactory::new(self.store.object_store()), store: self.store.clone() };
+        let mut source = ParquetSource::new(table_schema).with_parquet_file_reader_factory(Arc::new(readers));
         let pushable: Vec<Expr> = filters.iter().filter(|e| only_columns(e, self.pushable)).cloned().collect();
         if let Some(predicate) = conjunction(pushable) {
             let df_schema = DFSchema::try_from(Schema::new(fields))?;
@@ -53,6 +73,82 @@ impl ParquetScan<'_> {
             .with_limit(limit)
             .build();
         Ok(DataSourceExec::from_data_source(config))
+    }
+}
+
+/// DataFusion's plain readers, each telling the store when its file fails to read.
+struct DamageReporting {
+    inner: DefaultParquetFileReaderFactory,
+    store: Arc<Store>,
+}
+
+impl std::fmt::Debug for DamageReporting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DamageReporting")
+    }
+}
+
+impl ParquetFileReaderFactory for DamageReporting {
+    fn create_reader(
+        &self,
+        partition_index: usize,
+        file: PartitionedFile,
+        metadata_size_hint: Option<usize>,
+        metrics: &ExecutionPlanMetricsSet,
+    ) -> Result<Box<dyn AsyncFileReader + Send>> {
+        let (path, size) = (file.object_meta.location.to_string(), file.object_meta.size);
+        let inner = self.inner.create_reader(partition_index, file, metadata_size_hint, metrics)?;
+        Ok(Box::new(ReportingReader { inner, store: self.store.clone(), path, size }))
+    }
+}
+
+struct ReportingReader {
+    inner: Box<dyn AsyncFileReader + Send>,
+    store: Arc<Store>,
+    path: String,
+    size: u64,
+}
+
+/// The error of a failed read of `path`, naming the file when the store finds it damaged.
+async fn explain(store: &Store, path: &str, size: u64, e: ParquetError) -> ParquetError {
+    match store.recheck(path, size).await {
+        Some(problem) => ParquetError::General(format!("{path} is {problem}: it is left out of queries from now on; run the query again")),
+        None => e,
+    }
+}
+
+impl AsyncFileReader for ReportingReader {
+    fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, datafusion::parquet::errors::Result<Bytes>> {
+        async move {
+            let read = self.inner.get_bytes(range).await;
+            match read {
+                Ok(bytes) => Ok(bytes),
+                Err(e) => Err(explain(&self.store, &self.path, self.size, e).await),
+            }
+        }
+        .boxed()
+    }
+
+    fn get_byte_ranges(&mut self, ranges: Vec<Range<u64>>) -> BoxFuture<'_, datafusion::parquet::errors::Result<Vec<Bytes>>> {
+        async move {
+            let read = self.inner.get_byte_ranges(ranges).await;
+            match read {
+                Ok(bytes) => Ok(bytes),
+                Err(e) => Err(explain(&self.store, &self.path, self.size, e).await),
+            }
+        }
+        .boxed()
+    }
+
+    fn get_metadata<'a>(&'a mut self, options: Option<&'a ArrowReaderOptions>) -> BoxFuture<'a, datafusion::parquet::errors::Result<Arc<ParquetMetaData>>> {
+        async move {
+            let read = self.inner.get_metadata(options).await;
+            match read {
+                Ok(metadata) => Ok(metadata),
+                Err(e) => Err(explain(&self.store, &self.path, self.size, e).await),
+            }
+        }
+        .boxed()
     }
 }
 

@@ -17,7 +17,8 @@
 //!
 //! The numbers are therefore the SQL definition's whichever part they come from. Chunks are a
 //! cache: deleting `summaries/` loses nothing, and a store where they cannot be written
-//! (read-only credentials) still answers, computing them each time.
+//! (read-only credentials) still answers, computing them each time. A chunk whose read fails
+//! is recorded as damaged by the scan (see `parquet_scan`) and computed again by the next query.
 
 use async_trait::async_trait;
 use chrono::Datelike;
@@ -200,6 +201,7 @@ impl PeriodSummaryTable {
         let bytes = ilot_ingest::parquet_file::encode_small(&batch)?;
         let objects = self.store.object_store();
         objects.put(&path.object_path(), PutPayload::from(bytes)).await?;
+        self.store.rewritten(path.as_str());
         let old_enough = chrono::Utc::now() - STALE_CHUNK_GRACE;
         for old in stale.into_iter().filter(|m| m.last_modified < old_enough) {
             match objects.delete(&old.location).await {
@@ -255,7 +257,8 @@ impl PeriodSummaryTable {
                     .filter(|m| m.location.as_ref().starts_with(&format!("{month_dir}/")))
                     .cloned()
                     .partition(|m| m.location.as_ref() == path.as_str());
-                match current.first() {
+                // A chunk found unreadable (see `parquet_scan`) is computed again, like a missing one.
+                match current.first().filter(|_| !self.store.is_damaged(path.as_str())) {
                     Some(meta) => parts.chunk_files.push(PartitionedFile::new(path.as_str(), meta.size)),
                     None => {
                         let rows = self.compute_chunk(state, network, m_lo, closed, path, stale).await?;
@@ -362,6 +365,7 @@ impl TableProvider for PeriodSummaryTable {
         let mut inputs = parts.live;
         if !parts.chunk_files.is_empty() {
             let scan = ParquetScan {
+                store: &self.store,
                 store_url: &self.store_url,
                 file_schema: self.schema.clone(),
                 partitioned: false,

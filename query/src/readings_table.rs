@@ -88,7 +88,7 @@ impl TableProvider for ReadingsTable {
             })
             .collect();
         if !files.is_empty() {
-            let scan = ParquetScan { store_url: &self.store_url, file_schema: file_schema(), partitioned: true, files, pushable: &PUSHABLE };
+            let scan = ParquetScan { store: &self.store, store_url: &self.store_url, file_schema: file_schema(), partitioned: true, files, pushable: &PUSHABLE };
             inputs.push(scan.plan(state, filters, projection, limit)?);
         }
 

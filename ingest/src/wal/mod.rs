@@ -1,12 +1,13 @@
 //! Write-ahead log: the durability boundary. A message is acknowledged to the broker only after
 //! its entry is in a WAL segment that has been fsync'd. Segments are replayed at start and
-//! removed only once everything in them is in Parquet and listed in the manifest.
+//! removed only once everything in them is in Parquet and listed in the manifest; a segment found
+//! damaged at replay is quarantined instead of removed.
 
 mod committer;
 mod segment;
 
 pub use committer::{Committer, CommitterHandle, Submission};
-pub use segment::{FileWal, ReplayedEntry};
+pub use segment::{FileWal, ReplayedEntry, WalDamage, WalReplay};
 
 use crate::{DeadLetter, Reading};
 use serde::{Deserialize, Serialize};
@@ -36,6 +37,7 @@ pub trait Wal: Send {
     fn current_segment(&self) -> u64;
     /// Close the current segment and open the next; returns the closed segment's number.
     fn rotate(&mut self) -> Result<u64, WalError>;
-    /// Delete closed segments up to and including `upto`: their content is in Parquet.
+    /// Delete closed segments up to and including `upto`: their content is in Parquet. A segment
+    /// found damaged at replay is quarantined rather than deleted.
     fn remove_upto(&mut self, upto: u64) -> Result<(), WalError>;
 }
