@@ -7,9 +7,12 @@
 //! - `ilot sim`: publish a simulated sensor fleet to a broker.
 //! - `ilot qc`: run the CrowdQC+ quality control of crowdsourced networks over stored months.
 //! - `ilot import`: load a network's history from CSV or Parquet files.
+//! - `ilot check [--repair]`: verify the stored files (and repair what can be).
 
+mod check;
 mod config;
 mod import;
+mod memory;
 mod qc;
 mod serve;
 mod sim;
@@ -17,6 +20,7 @@ mod sql;
 mod storage;
 mod telemetry;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -44,21 +48,28 @@ enum Command {
     Qc(qc::QcArgs),
     /// Import a network's history from CSV or Parquet files, exactly as if it had arrived live.
     Import(import::ImportArgs),
+    /// Verify the stored files, caches and WAL; exit status 1 while problems remain.
+    Check(check::CheckArgs),
 }
 
 fn main() -> std::process::ExitCode {
     telemetry::init_logs();
+    ilot_query::memory_watchdog::install_heap_probe(memory::allocated_bytes);
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let result = runtime.block_on(async move {
         let config = config::Config::load(cli.config.as_deref()).map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
         match cli.command {
-            Command::Serve => serve::run(config, serve::Extras { simulate: None }).await,
+            Command::Serve => {
+                config.validate().context("configuration")?;
+                serve::run(config, serve::Extras { simulate: None }).await
+            }
             Command::Demo(args) => sim::demo(config, args).await,
             Command::Sql(args) => sql::run(config, args).await,
             Command::Sim(args) => sim::run(args).await,
             Command::Qc(args) => qc::run(config, args).await,
             Command::Import(args) => import::run(config, args).await,
+            Command::Check(args) => check::run(config, args).await,
         }
     });
     match result {

@@ -26,8 +26,12 @@ pub struct Extras {
     pub simulate: Option<ilot_firmware_sim::SimConfig>,
 }
 
+/// Run the service on a configuration [`Config::validate`] accepted.
 pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
     let prometheus = crate::telemetry::init_metrics()?;
+    // The HTTP port first: one that cannot be bound fails the start before any other work.
+    let http_listener = ilot_dashboards::bind(&config.http).await?;
+    let http_addr = http_listener.local_addr().context("the HTTP listener's address")?;
     if config.embedded_broker.enabled {
         start_embedded_broker(&config)?;
         // The embedded broker speaks MQTT 5 on the port after its MQTT 3.1.1 one.
@@ -48,7 +52,8 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
     registry.save().await.context("saving the sensor registry in force")?;
 
     let wal_dir = storage::wal_dir(&config.storage, &writer);
-    let (wal, replayed) = FileWal::open(&wal_dir).with_context(|| format!("opening the WAL in {}", wal_dir.display()))?;
+    let (wal, replay) = FileWal::open(&wal_dir).with_context(|| format!("opening the WAL in {}", wal_dir.display()))?;
+    let (replayed, wal_damage) = (replay.entries, replay.damage);
     // Segments already in Parquet (a crash between the manifest save and their deletion) are
     // skipped: replaying them would store their conflicts and dead letters twice.
     let persisted = store.wal_persisted_upto().await;
@@ -61,9 +66,11 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
         }
     })
     .await?;
-    tracing::info!(entries = replay_count, buffered_rows = store.buffered_rows(), "WAL replayed");
+    tracing::info!(entries = replay_count, damaged_regions = wal_damage.len(), buffered_rows = store.buffered_rows(), "WAL replayed");
 
     let health = Arc::new(IntakeHealth::default());
+    // Damaged regions (their segments are quarantined, not deleted): a warning until restart.
+    health.set_wal_damage(wal_damage.iter().map(ToString::to_string).collect());
     let (release_tx, release_rx) = mpsc::unbounded_channel::<Vec<AckToken>>();
     let apply_store = store.clone();
     let (committer, committer_thread) = Committer::spawn(
@@ -91,7 +98,6 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
     tracing::info!(sensors = history.sensor_count(), readings = seeded_from, "QC history seeded from stored readings");
     let intake = Intake::start(
         &config.mqtt,
-        config.intake.max_payload_bytes,
         config.intake.queue_capacity,
         router,
         history,
@@ -101,7 +107,7 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
         shutdown_rx.clone(),
     )?;
 
-    let persist_every = Duration::from_secs(config.storage.persist_interval_s.max(1));
+    let persist_every = Duration::from_secs(config.storage.persist_interval_s);
     let persister = tokio::spawn(run_persister(
         store.clone(),
         committer.clone(),
@@ -111,18 +117,12 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
     ));
     let compactor = tokio::spawn(run_compactor(
         store.clone(),
-        Duration::from_secs(config.storage.compaction_interval_s.max(1)),
+        Duration::from_secs(config.storage.compaction_interval_s),
         Duration::from_secs(config.storage.compaction_delay_s),
         Duration::from_secs(config.storage.retired_file_grace_s),
         shutdown_rx.clone(),
     ));
 
-    anyhow::ensure!(
-        config.storage.peer_refresh_s * 2 < config.storage.retired_file_grace_s.max(1),
-        "storage.peer_refresh_s ({}) must be under half of storage.retired_file_grace_s ({})",
-        config.storage.peer_refresh_s,
-        config.storage.retired_file_grace_s
-    );
     let peers = (config.storage.peer_refresh_s > 0).then(|| {
         tokio::spawn(run_peer_refresh(store.clone(), Duration::from_secs(config.storage.peer_refresh_s), shutdown_rx.clone()))
     });
@@ -130,7 +130,7 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
     let engine = Arc::new(QueryEngine::new(store.clone(), registry.clone(), config.query.clone()).await?);
     let summaries = tokio::spawn(ilot_query::period_summary::run_keeper(
         engine.clone(),
-        Duration::from_secs(config.storage.compaction_interval_s.max(1)),
+        Duration::from_secs(config.storage.compaction_interval_s),
         shutdown_rx.clone(),
     ));
     let crowdqc = tokio::spawn(ilot_query::crowdqc::job::run_scheduled(
@@ -144,10 +144,8 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
     http_config.disconnect_grace_ms = (config.intake.disconnect_grace_s * 1000) as i64;
     http_config.max_silence_ms = (config.intake.max_silence_s > 0).then_some((config.intake.max_silence_s * 1000) as i64);
     let http_state = Arc::new(HttpState { config: http_config, store: store.clone(), engine, registry: registry.clone(), health, prometheus });
-    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
     let mut http_shutdown = shutdown_rx.clone();
-    let http = tokio::spawn(serve_http(http_state, async move { let _ = http_shutdown.changed().await; }, bound_tx));
-    let http_addr = bound_rx.await.context("HTTP server did not start")?;
+    let http = tokio::spawn(serve_http(http_listener, http_state, async move { let _ = http_shutdown.changed().await; }));
 
     println!("ilot is running");
     println!("  MQTT intake      {}  topics {:?}", config.mqtt.url, config.mqtt.topics);

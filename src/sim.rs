@@ -132,6 +132,7 @@ pub async fn demo(mut config: Config, args: DemoArgs) -> anyhow::Result<()> {
     if config.storage.persist_interval_s == ilot_ingest::config::StorageConfig::default().persist_interval_s {
         config.storage.persist_interval_s = 30;
     }
+    config.validate().context("configuration")?;
     let sim = args.fleet.sim_config()?;
     let sensor_file = register_fleet(&mut config, &sim)?;
     println!("demo: {} simulated sensors in {} publishing to the embedded broker", sim.sensors, sim.city);

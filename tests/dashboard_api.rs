@@ -108,6 +108,13 @@ async fn dashboard_api_end_to_end() {
     let settings = json!({"display_name": "Dash", "departement": "31", "reference_mode": "single", "reference_sensors": ["r1"]});
     let (status, body) = call(&svc, Method::PUT, "/api/admin/networks/dash", Some(ADMIN), net(settings)).await;
     assert_eq!(status, 200, "{body}");
+    // Bodies that are not an object of settings are refused and reset nothing (the settings
+    // above are checked through /api/networks below).
+    for refused in ["[]", "null", "\"Dash\"", r#"{"display_name": "Other", "nope": 1}"#] {
+        let (status, body) = call(&svc, Method::PUT, "/api/admin/networks/dash", Some(ADMIN), Some(("application/json", refused.into()))).await;
+        assert_eq!(status, 400, "{refused}: {body}");
+        assert!(body["message"].as_str().is_some_and(|m| m.starts_with("network settings: ")), "{refused}: {body}");
+    }
 
     // Readings: r1 and u1 every hour from the start of the day before yesterday to the last
     // full hour, u1 exactly 2 K warmer; u2 gets its newest reading first, an older one last.
@@ -213,6 +220,11 @@ async fn the_admin_api_is_disabled_without_its_token_and_open_in_the_demo() {
 
     let (status, body) = call(&reader_only, Method::PUT, "/api/admin/networks/x", Some(READER), Some(("application/json", "{}".into()))).await;
     assert_eq!(status, 403);
+    // /healthz answers everyone alike; only the detail of its texts depends on the token.
+    let (anonymous, with_token) = (call(&reader_only, Method::GET, "/healthz", None, None).await, call(&reader_only, Method::GET, "/healthz", Some(READER), None).await);
+    assert_eq!(anonymous.0, with_token.0);
+    let keys = |v: &Value| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>());
+    assert!(keys(&anonymous.1).is_some_and(|k| k.contains(&"problems".to_owned())) && keys(&anonymous.1) == keys(&with_token.1), "{anonymous:?} {with_token:?}");
     assert!(body.as_str().unwrap().contains("admin API disabled: set http.admin_token"), "{body}");
 
     let (status, body) = call(&demo, Method::PUT, "/api/admin/networks/demo", None, Some(("application/json", "{}".into()))).await;

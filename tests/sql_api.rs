@@ -95,3 +95,45 @@ fn ilot_sql_reads_configuration_from_the_environment() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("only read-only queries"), "{}", String::from_utf8_lossy(&refused.stderr));
 }
+
+#[test]
+fn ilot_sql_reads_the_query_from_a_file_or_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let mut child = std::process::Command::new(ilot_bin())
+            .args(["sql", "--format", "csv"])
+            .args(args)
+            .env("ILOT_STORAGE__DATA_DIR", dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        std::io::Write::write_all(&mut input, stdin.unwrap_or_default().as_bytes()).unwrap();
+        drop(input);
+        let out = child.wait_with_output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    // A leading `--` comment, and more than a command-line argument may hold (128 KiB on Linux).
+    let sql = format!("-- the answer\nSELECT 1 AS one\n-- {}\n", "x".repeat(200_000));
+    let file = dir.path().join("query.sql");
+    std::fs::write(&file, &sql).unwrap();
+    let one = (true, "one\n1\n".to_owned());
+    for (args, stdin) in [
+        (vec!["-f", file.to_str().unwrap()], None),
+        (vec!["--file", "-"], Some(sql.as_str())),
+        (vec!["-"], Some(sql.as_str())),
+        (vec![], Some(sql.as_str())),
+        (vec!["--", "-- the answer\nSELECT 1 AS one"], None),
+    ] {
+        let (ok, stdout, stderr) = run(&args, stdin);
+        assert_eq!((ok, stdout), one, "{:?}: {stderr}", &args);
+    }
+    let (ok, _, stderr) = run(&["-f", dir.path().join("missing.sql").to_str().unwrap()], None);
+    assert!(!ok && stderr.contains("reading the query from") && stderr.contains("missing.sql"), "{stderr}");
+    let (ok, _, stderr) = run(&[], Some(" \n"));
+    assert!(!ok && stderr.contains("the query is empty"), "{stderr}");
+    let (ok, _, stderr) = run(&["-f", file.to_str().unwrap(), "SELECT 2"], None);
+    assert!(!ok && stderr.contains("cannot be used with"), "a query and a file: {stderr}");
+}

@@ -8,8 +8,10 @@
 //!   for another content type.
 //! - `DELETE /api/admin/sensors/{network}/{sensor}` — 204; 404 when it is not registered; 409
 //!   when the network's settings still name it as a reference station.
-//! - `PUT /api/admin/networks/{network}` — body a JSON `Network` (missing keys take their
-//!   defaults); answers `{"network": name, "settings": {...}}`; 400 with the validation message.
+//! - `PUT /api/admin/networks/{network}` — body a JSON object: the network's complete settings,
+//!   which replace the current ones (a key left out takes its default, so `{}` sets every
+//!   default); answers `{"network": name, "settings": {...}}`; 400 with the reason for anything
+//!   else (not an object, an unknown key, inconsistent settings), which changes nothing.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -101,9 +103,24 @@ pub async fn delete_sensor(State(state): State<Arc<HttpState>>, Path((network, s
     }
 }
 
-/// `PUT /api/admin/networks/{network}`: set (replace) a network's settings.
+/// A network's settings from a request body: a JSON object, nothing else. (Serde would also
+/// read a struct from an array, so `[]` would silently mean "every default".)
+fn parse_network(body: &[u8]) -> Result<Network, ApiError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("network settings: not JSON: {e}")))?;
+    let kind = match &value {
+        Value::Object(_) => return serde_json::from_value(value).map_err(|e| ApiError::bad_request(format!("network settings: {e}"))),
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+    };
+    Err(ApiError::bad_request(format!("network settings: expected a JSON object of settings, got {kind}")))
+}
+
+/// `PUT /api/admin/networks/{network}`: replace a network's settings.
 pub async fn put_network(State(state): State<Arc<HttpState>>, Path(network): Path<String>, body: Bytes) -> Result<Response, ApiError> {
-    let settings: Network = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("network settings: {e}")))?;
+    let settings = parse_network(&body)?;
     settings.validate(&network).map_err(ApiError::bad_request)?;
     state.registry.put_network(&network, settings).await.map_err(registry_error)?;
     tracing::info!(%network, "network settings changed through the admin API");
@@ -127,5 +144,24 @@ mod tests {
         let one = r#"[{"network":"n","sensor_id":"a","lat":43.6,"lon":1.4,"lcz":"D","role":"rural"}]"#;
         assert_eq!(parse_body("application/json", one.as_bytes()).unwrap().len(), 1);
         assert_eq!(parse_body("text/plain", b"x").unwrap_err().status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+
+    #[test]
+    fn network_settings_are_an_object_of_known_keys() {
+        for (body, expected) in [
+            ("[]", "got an array"),
+            ("[\"Dash\"]", "got an array"),
+            ("null", "got null"),
+            ("\"Dash\"", "got a string"),
+            ("3", "got a number"),
+            ("", "not JSON"),
+            (r#"{"display_name": "Dash", "nope": 1}"#, "unknown field `nope`"),
+        ] {
+            let err = parse_network(body.as_bytes()).unwrap_err();
+            assert_eq!(err.status, StatusCode::BAD_REQUEST, "{body}");
+            assert!(err.message.contains(expected), "{body}: {}", err.message);
+        }
+        assert_eq!(parse_network(b"{}").unwrap(), Network::default(), "{{}} sets every default");
+        assert_eq!(parse_network(br#"{"departement": "35"}"#).unwrap().departement.as_deref(), Some("35"));
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP server: the route table ([`api_routes`], the one list of `/api/*` routes that the
-//! router and the OpenAPI test both read), authentication scopes, request limits, graceful
-//! shutdown.
+//! router and the OpenAPI test both read), the `[http]` configuration rules
+//! ([`HttpConfig::validate`]), authentication scopes, request limits, binding the listener
+//! ([`bind`], before the rest of the service starts) and serving it until shutdown.
 
 use axum::Router;
 use axum::handler::Handler;
@@ -8,7 +9,7 @@ use axum::http::Method;
 use axum::middleware;
 use axum::routing::{MethodFilter, MethodRouter, get};
 use ilot_ingest::registry::RegistryHandle;
-use ilot_ingest::config::Secret;
+use ilot_ingest::config::{ConfigError, Secret};
 use ilot_ingest::health::IntakeHealth;
 use ilot_ingest::store::Store;
 use ilot_query::QueryEngine;
@@ -37,7 +38,29 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:8642".parse().expect("valid address"), token: None, admin_token: None, disconnect_grace_ms: 5_000, max_silence_ms: None }
+        Self { listen: "127.0.0.1:8642".parse().expect("valid address"), token: None, admin_token: None, disconnect_grace_ms: 0, max_silence_ms: None }
+    }
+}
+
+impl HttpConfig {
+    /// The `[http]` rules (the service's configuration check and [`bind`] both call this): the
+    /// tokens given are usable ones, a listener other machines can reach has `token`, and the
+    /// admin token is not the reader token.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (key, token) in [("http.token", &self.token), ("http.admin_token", &self.admin_token)] {
+            let Some(token) = token else { continue };
+            token.check(key)?;
+            if token.0.trim() != token.0 || token.0.chars().any(char::is_control) {
+                return Err(ConfigError::new(key, "white space at either end or control characters: an Authorization header cannot carry them"));
+            }
+        }
+        if self.token.is_none() && !self.listen.ip().is_loopback() {
+            return Err(ConfigError::new("http.token", format!("required when http.listen ({}) is not a loopback address", self.listen)));
+        }
+        if self.admin_token.is_some() && self.admin_token == self.token {
+            return Err(ConfigError::new("http.admin_token", "the same as http.token: every reader would be an administrator"));
+        }
+        Ok(())
     }
 }
 
@@ -52,10 +75,13 @@ pub struct HttpState {
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
-    #[error("http.listen {0} is not a loopback address: set http.token (ILOT_HTTP__TOKEN) to protect the API")]
-    Unprotected(SocketAddr),
-    #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    // The I/O error is part of the message (not a `source`: it would be printed twice).
+    #[error("cannot listen on {addr}: {error} (http.listen)")]
+    Bind { addr: SocketAddr, error: std::io::Error },
+    #[error("HTTP server on {addr}: {error}")]
+    Serve { addr: SocketAddr, error: std::io::Error },
 }
 
 /// One `/api/*` route: method, path (axum and OpenAPI share the `{param}` syntax), who may
@@ -130,22 +156,21 @@ async fn status_page() -> axum::response::Html<&'static str> {
     axum::response::Html(include_str!("../assets/status.html"))
 }
 
-/// Bind and serve until `shutdown` resolves. Returns the bound address through `bound`.
+/// The listener of a valid `config` (see [`HttpConfig::validate`]), bound at once: the service
+/// binds it before anything else starts, so a taken port fails the start with its address.
+pub async fn bind(config: &HttpConfig) -> Result<tokio::net::TcpListener, HttpError> {
+    config.validate()?;
+    let addr = config.listen;
+    tokio::net::TcpListener::bind(addr).await.map_err(|error| HttpError::Bind { addr, error })
+}
+
+/// Serve on `listener` (from [`bind`]) until `shutdown` resolves.
 pub async fn serve(
+    listener: tokio::net::TcpListener,
     state: Arc<HttpState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    bound: tokio::sync::oneshot::Sender<SocketAddr>,
 ) -> Result<(), HttpError> {
-    let addr = state.config.listen;
-    if state.config.token.is_none() && !addr.ip().is_loopback() {
-        return Err(HttpError::Unprotected(addr));
-    }
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| HttpError::Bind { addr, source })?;
-    let local = listener.local_addr().map_err(|source| HttpError::Bind { addr, source })?;
-    let _ = bound.send(local);
-    tracing::info!(%local, "HTTP API listening");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|source| HttpError::Bind { addr, source })
+    let addr = listener.local_addr().map_err(|error| HttpError::Serve { addr: state.config.listen, error })?;
+    tracing::info!(%addr, "HTTP API listening");
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await.map_err(|error| HttpError::Serve { addr, error })
 }

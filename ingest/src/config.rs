@@ -27,6 +27,32 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+impl Secret {
+    /// A secret that is given must be one: empty or only white space (`ILOT_HTTP__TOKEN=`)
+    /// authenticates nothing and is refused under its `key`.
+    pub fn check(&self, key: &str) -> Result<(), ConfigError> {
+        if self.0.trim().is_empty() {
+            return Err(ConfigError::new(key, "empty: give a value or leave the key out"));
+        }
+        Ok(())
+    }
+}
+
+/// A configuration value that cannot work, named by its key as written in `ilot.toml`
+/// (`http.token`, `registry.networks.rennes`, …): the service refuses to start with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { key: key.into(), message: message.into() }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MqttConfig {
@@ -98,7 +124,7 @@ impl Default for IntakeConfig {
             max_future_skew_s: 300,
             max_age_days: 366,
             queue_capacity: 65_536,
-            disconnect_grace_s: 5,
+            disconnect_grace_s: 0,
             max_silence_s: 0,
             qc: crate::qc::RangeLimits::default(),
         }
