@@ -1,6 +1,7 @@
 //! Ingest benchmarks (see BENCHMARKS.md): end-to-end intake rate through Mosquitto against the
-//! broker's raw delivery rate in the same run, publish-to-SQL latency, and the service's peak
-//! memory with 10,000 simulated sensors.
+//! broker's raw delivery rate in the same run, the same rate while four heavy analyst queries
+//! run (query isolation), publish-to-SQL latency, and the service's peak memory with 10,000
+//! simulated sensors.
 //!
 //! Run: `cargo bench --bench ingest` (ILOT_BENCH_SENSORS, ILOT_BENCH_STEPS to resize).
 
@@ -55,6 +56,44 @@ fn peak_rss_mib(pid: u32) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// The same fleet again (another network), published while four clients keep heavy queries
+/// running over HTTP (CPU-bound scans and group-bys on the query threads); time to ack it all.
+async fn ingest_under_queries(svc: &Service, port: u16, prefix: &str, sensors: usize, steps: u64) -> Duration {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let queries = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let base = svc.base();
+    let clients: Vec<_> = (0..4)
+        .map(|i| {
+            let (stop, queries, base) = (stop.clone(), queries.clone(), base.clone());
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let sql = format!("SELECT x % 1000 AS k, count(*), sum(x * {i}) FROM range(40000000) AS t(x) GROUP BY 1 ORDER BY 2 DESC LIMIT 3");
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = client.post(format!("{base}/api/sql")).body(sql.clone()).send().await;
+                    queries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let already = svc.metric("ilot_messages_acked_total", "").await;
+    let f = fleet(prefix, "loaded", sensors, steps);
+    let start = Instant::now();
+    publish(&target(port, &unique("pub-loaded-")), f.messages(), 0.0, None).await.unwrap();
+    let n = sensors as f64 * steps as f64;
+    while svc.metric("ilot_messages_acked_total", "").await < already + n {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(start.elapsed() < Duration::from_secs(900), "ilot did not ack everything under query load");
+    }
+    let took = start.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for c in clients {
+        let _ = c.await;
+    }
+    println!("  ({} heavy queries completed meanwhile)", queries.load(std::sync::atomic::Ordering::Relaxed));
+    took
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -93,6 +132,14 @@ async fn main() {
         ilot_rate,
         100.0 * ilot_rate / raw_rate,
         n as i64 - stored
+    );
+    let loaded = ingest_under_queries(&svc, mosquitto.port, &prefix, sensors, steps).await;
+    let loaded_rate = n as f64 / loaded.as_secs_f64();
+    println!(
+        "ilot end-to-end while 4 heavy analyst queries run: {:.2} s, {:.0} msg/s = {:.0} % of the rate without queries",
+        loaded.as_secs_f64(),
+        loaded_rate,
+        100.0 * loaded_rate / ilot_rate
     );
     let commits = svc.metric("ilot_wal_commit_seconds_count", "").await;
     println!("WAL group commits: {commits:.0} ({:.0} messages per fsync on average)", n as f64 / commits.max(1.0));

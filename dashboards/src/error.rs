@@ -38,6 +38,9 @@ impl From<QueryError> for ApiError {
             QueryError::Sql(_) => (StatusCode::BAD_REQUEST, "sql"),
             QueryError::Memory { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "memory_limit"),
             QueryError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
+            QueryError::Shape(_) => (StatusCode::BAD_REQUEST, "sql"),
+            QueryError::ProcessMemory { .. } => (StatusCode::SERVICE_UNAVAILABLE, "memory_limit"),
+            QueryError::Executor(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         Self::new(status, kind, e.to_string())
     }

@@ -1,8 +1,16 @@
-//! Intake health as seen by `/healthz`: broker connection, subscription, WAL errors, and when
-//! the last message arrived. Written by the intake tasks, read by the HTTP side.
+//! Intake health as seen by `/healthz`: broker connection, subscription, reconnects, WAL errors
+//! and damage, and when the last message arrived. Written by the intake tasks, read by the HTTP
+//! side.
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+
+/// Connection losses within [`FLAPPING_WINDOW_MS`] that make the intake unhealthy even while
+/// connected: a session that keeps being dropped (a poison message, a duplicate client id, a
+/// broker refusing us) ingests little or nothing between its reconnects.
+pub const FLAPPING_LOSSES: usize = 3;
+pub const FLAPPING_WINDOW_MS: i64 = 60_000;
 
 #[derive(Debug, Default)]
 pub struct IntakeHealth {
@@ -12,7 +20,11 @@ pub struct IntakeHealth {
     disconnected_since_ms: AtomicI64,
     last_message_ms: AtomicI64,
     last_connection_error: Mutex<Option<String>>,
+    /// When the recent connection losses happened (ms since epoch), oldest first.
+    recent_losses_ms: Mutex<VecDeque<i64>>,
     wal_error: Mutex<Option<String>>,
+    /// Unreadable regions found in the WAL at start: acknowledged readings may be lost.
+    wal_damage: Mutex<Vec<String>>,
 }
 
 /// What `/healthz` reports.
@@ -23,22 +35,36 @@ pub struct HealthReport {
     pub subscribed: bool,
     pub disconnected_since_ms: Option<i64>,
     pub last_message_ms: Option<i64>,
+    /// Connection losses in the last minute.
+    pub reconnects_last_minute: usize,
+    /// Why the intake is not healthy (empty when healthy).
     pub problems: Vec<String>,
+    /// What was damaged or lost while the intake still works (the service is degraded).
+    pub warnings: Vec<String>,
 }
 
 impl IntakeHealth {
     pub fn set_connected(&self) {
         self.connected.store(true, Ordering::SeqCst);
         self.disconnected_since_ms.store(0, Ordering::SeqCst);
-        *self.last_connection_error.lock().expect("health lock") = None;
     }
 
+    /// A connection attempt failed or an established connection was lost; only the latter
+    /// counts towards flapping (a broker that is down is reported as such).
     pub fn set_disconnected(&self, now_ms: i64, error: String) {
-        if self.connected.swap(false, Ordering::SeqCst) || self.disconnected_since_ms.load(Ordering::SeqCst) == 0 {
+        let was_connected = self.connected.swap(false, Ordering::SeqCst);
+        if was_connected || self.disconnected_since_ms.load(Ordering::SeqCst) == 0 {
             self.disconnected_since_ms.store(now_ms, Ordering::SeqCst);
         }
         self.subscribed.store(false, Ordering::SeqCst);
         *self.last_connection_error.lock().expect("health lock") = Some(error);
+        if was_connected {
+            let mut losses = self.recent_losses_ms.lock().expect("health lock");
+            losses.push_back(now_ms);
+            while losses.len() > FLAPPING_LOSSES * 4 {
+                losses.pop_front();
+            }
+        }
     }
 
     pub fn set_subscribed(&self) {
@@ -53,9 +79,15 @@ impl IntakeHealth {
         *self.wal_error.lock().expect("health lock") = error;
     }
 
-    /// Healthy when connected and subscribed (a connection lost for less than
-    /// `disconnect_grace_ms` is still healthy: reconnects are routine) and the WAL accepts writes. `max_silence_ms`, when
-    /// set, also fails a subscribed intake that has received nothing for that long.
+    /// What the WAL replay could not read (one line per damaged region), shown until restart.
+    pub fn set_wal_damage(&self, damage: Vec<String>) {
+        *self.wal_damage.lock().expect("health lock") = damage;
+    }
+
+    /// Healthy when connected and subscribed (after a loss, once `disconnect_grace_ms` has
+    /// passed: 0 by default), not reconnecting repeatedly ([`FLAPPING_LOSSES`] losses in a
+    /// minute) and the WAL accepts writes. `max_silence_ms`, when set, also fails a subscribed
+    /// intake that has received nothing for that long. WAL damage found at start is a warning.
     pub fn report(&self, now_ms: i64, disconnect_grace_ms: i64, max_silence_ms: Option<i64>) -> HealthReport {
         let connected = self.connected.load(Ordering::SeqCst);
         let subscribed = self.subscribed.load(Ordering::SeqCst);
@@ -69,6 +101,12 @@ impl IntakeHealth {
             problems.push("not connected to the broker yet".to_owned());
         } else if connected && !subscribed {
             problems.push("connected but not subscribed yet".to_owned());
+        }
+        let reconnects_last_minute =
+            self.recent_losses_ms.lock().expect("health lock").iter().filter(|t| now_ms - **t < FLAPPING_WINDOW_MS).count();
+        if reconnects_last_minute >= FLAPPING_LOSSES {
+            let why = self.last_connection_error.lock().expect("health lock").clone().unwrap_or_default();
+            problems.push(format!("intake unstable: the broker connection was lost {reconnects_last_minute} times in the last minute (last: {why})"));
         }
         if let Some(e) = self.wal_error.lock().expect("health lock").clone() {
             problems.push(format!("intake stalled: WAL cannot commit ({e})"));
@@ -85,7 +123,42 @@ impl IntakeHealth {
             subscribed,
             disconnected_since_ms: (since != 0).then_some(since),
             last_message_ms: (last != 0).then_some(last),
+            reconnects_last_minute,
             problems,
+            warnings: self.wal_damage.lock().expect("health lock").clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unhealthy_unless_connected_and_subscribed_or_when_flapping() {
+        let h = IntakeHealth::default();
+        assert!(!h.report(0, 0, None).healthy, "not connected yet");
+        h.set_connected();
+        assert!(!h.report(1, 0, None).healthy, "connected, not subscribed");
+        h.set_subscribed();
+        assert!(h.report(2, 0, None).healthy);
+        // A broker that is down: failed attempts are one outage, not flapping.
+        h.set_disconnected(1_000, "refused".into());
+        for t in 1..20 {
+            h.set_disconnected(1_000 + t * 100, "refused".into());
+        }
+        let r = h.report(3_000, 0, None);
+        assert!(!r.healthy && r.reconnects_last_minute == 1 && r.problems[0].contains("connection lost"), "{r:?}");
+        // A session dropped right after each connect (a poison message): unhealthy while connected.
+        for t in 0..3 {
+            h.set_connected();
+            h.set_subscribed();
+            h.set_disconnected(4_000 + t * 100, "payload size limit exceeded".into());
+        }
+        h.set_connected();
+        h.set_subscribed();
+        let r = h.report(5_000, 0, None);
+        assert!(!r.healthy && r.problems.iter().any(|p| p.contains("lost 4 times") && p.contains("payload size")), "{r:?}");
+        assert!(h.report(5_000 + FLAPPING_WINDOW_MS, 0, None).healthy, "a quiet minute later");
     }
 }

@@ -1,6 +1,9 @@
 //! `QueryEngine`: the analyst-facing SQL session. Read-only (DDL, DML, `COPY`, `SET` and
-//! `CREATE EXTERNAL TABLE` are refused before planning), bounded in memory (a DataFusion
-//! memory pool) and in time (a per-query deadline).
+//! `CREATE EXTERNAL TABLE` are refused before planning), bounded in shape (`sql_shape`: no
+//! expression deep enough to exhaust a stack), in memory (a DataFusion memory pool that also
+//! holds the collected result, and `bounded_functions` for what functions materialise), in time
+//! (a deadline that aborts the query's task) and in number (`max_concurrent`). Every query runs
+//! on the `executor`'s threads, never on the intake's.
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -11,12 +14,18 @@ use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::sqlparser::parser::ParserError;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use futures::StreamExt;
+use tokio::sync::Semaphore;
 use ilot_ingest::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::executor::{ExecutorError, QueryExecutor};
 use crate::heat_indices;
+use crate::memory_watchdog::RunningQueries;
 use crate::registry_tables::{RegistryTableKind, registry_table};
 use ilot_ingest::registry::RegistryHandle;
 use crate::hourly_rollup_table::HourlyRollupTable;
@@ -32,11 +41,25 @@ pub struct QueryLimits {
     pub timeout_s: u64,
     /// Most rows a query may return (the result is cut and says so).
     pub max_result_rows: usize,
+    /// Queries running at once; more wait (their deadline running).
+    pub max_concurrent: usize,
+    /// Query threads (0: one per core).
+    pub threads: usize,
+    /// The whole process's heap (intake, caches, queries): running queries are cancelled
+    /// beyond it. 0: `memory_limit_mib` + 512.
+    pub process_memory_mib: usize,
+}
+
+impl QueryLimits {
+    /// `process_memory_mib`, resolved.
+    pub fn process_memory_budget_mib(&self) -> usize {
+        if self.process_memory_mib == 0 { self.memory_limit_mib + 512 } else { self.process_memory_mib }
+    }
 }
 
 impl Default for QueryLimits {
     fn default() -> Self {
-        Self { memory_limit_mib: 1024, timeout_s: 60, max_result_rows: 1_000_000 }
+        Self { memory_limit_mib: 1024, timeout_s: 60, max_result_rows: 1_000_000, max_concurrent: 4, threads: 0, process_memory_mib: 0 }
     }
 }
 
@@ -50,6 +73,12 @@ pub enum QueryError {
     Memory { limit_mib: usize, detail: String },
     #[error("query exceeded its time limit of {0} s")]
     Timeout(u64),
+    #[error("query cancelled: the process went over its memory budget of {budget_mib} MiB (query.process_memory_mib)")]
+    ProcessMemory { budget_mib: usize },
+    #[error("query refused: {0}")]
+    Shape(#[from] crate::sql_shape::ShapeError),
+    #[error(transparent)]
+    Executor(#[from] ExecutorError),
 }
 
 impl QueryError {
@@ -59,22 +88,29 @@ impl QueryError {
             DataFusionError::Plan(m) if m.contains("not supported") || m.contains("DDL") || m.contains("DML") || m.contains("Statement") => {
                 Self::NotReadOnly(m.clone())
             }
+            DataFusionError::SQL(e, _) if matches!(**e, ParserError::RecursionLimitExceeded) => {
+                Self::Sql("the query nests parentheses or subqueries more than 50 levels deep; split it".into())
+            }
             other => Self::Sql(other.to_string()),
         }
     }
 }
 
-/// A query's answer.
+/// A query's answer. It holds its share of the memory pool until dropped.
 pub struct QueryResult {
     pub schema: SchemaRef,
     pub batches: Vec<RecordBatch>,
     /// True when `max_result_rows` cut the result.
     pub truncated: bool,
+    _memory: MemoryReservation,
 }
 
 pub struct QueryEngine {
     ctx: SessionContext,
     limits: QueryLimits,
+    executor: Arc<QueryExecutor>,
+    running: Arc<Semaphore>,
+    running_queries: Arc<RunningQueries>,
 }
 
 /// The URL under which the store's object store is registered with DataFusion.
@@ -103,6 +139,8 @@ impl QueryEngine {
         opts.execution.parquet.pushdown_filters = true;
         opts.execution.parquet.metadata_size_hint = Some(16 * 1024);
         opts.sql_parser.enable_ident_normalization = true;
+        let threads = if limits.threads == 0 { std::thread::available_parallelism().map_or(2, usize::from) } else { limits.threads };
+        config.options_mut().execution.target_partitions = threads;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         let url = store_url();
         ctx.register_object_store(url.as_ref(), store.object_store());
@@ -121,7 +159,12 @@ impl QueryEngine {
         heat_indices::register(&ctx);
         crate::local_time::register(&ctx);
         crate::night::register(&ctx);
-        Ok(Self { ctx, limits })
+        crate::bounded_functions::register(&ctx).map_err(|e| QueryError::Sql(e.to_string()))?;
+        let executor = Arc::new(QueryExecutor::new(threads).map_err(|e| QueryError::Sql(format!("starting the query threads: {e}")))?);
+        let running = Arc::new(Semaphore::new(limits.max_concurrent.max(1)));
+        let running_queries = Arc::new(RunningQueries::default());
+        running_queries.watch(limits.process_memory_budget_mib() as u64 * 1024 * 1024);
+        Ok(Self { ctx, limits, executor, running, running_queries })
     }
 
     pub fn limits(&self) -> &QueryLimits {
@@ -140,38 +183,82 @@ impl QueryEngine {
         self.run(sql, Some(params)).await
     }
 
-    async fn run(&self, sql: &str, params: Option<Vec<ScalarValue>>) -> Result<QueryResult, QueryError> {
-        let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
-        let limits = self.limits.clone();
-        let work = async {
-            let df = self.ctx.sql_with_options(sql, options).await.map_err(|e| QueryError::from_datafusion(e, &limits))?;
-            let df = match params {
-                Some(params) => df.with_param_values(params).map_err(|e| QueryError::from_datafusion(e, &limits))?,
-                None => df,
-            };
-            // EXPLAIN [ANALYZE] must stay the root of its plan; its answer is small anyway.
-            let explain = matches!(df.logical_plan(), LogicalPlan::Explain(_) | LogicalPlan::Analyze(_));
-            let df = if explain { df } else { df.limit(0, Some(limits.max_result_rows + 1)).map_err(|e| QueryError::from_datafusion(e, &limits))? };
-            let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-            let batches = df.collect().await.map_err(|e| QueryError::from_datafusion(e, &limits))?;
-            Ok::<_, QueryError>((schema, batches))
-        };
-        let (schema, mut batches) = tokio::time::timeout(Duration::from_secs(self.limits.timeout_s), work)
-            .await
-            .map_err(|_| QueryError::Timeout(self.limits.timeout_s))??;
-        let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
-        let truncated = total > self.limits.max_result_rows;
-        if truncated {
-            let mut keep = self.limits.max_result_rows;
-            batches = batches
-                .into_iter()
-                .filter_map(|b| {
-                    let n = b.num_rows().min(keep);
-                    keep -= n;
-                    (n > 0).then(|| b.slice(0, n))
-                })
-                .collect();
-        }
-        Ok(QueryResult { schema, batches, truncated })
+    /// Run one of ilot's own jobs (CrowdQC+, summaries) on the query threads, so that its CPU
+    /// work competes with queries, not with the intake. Its queries may use `self` as usual.
+    pub async fn run_job<F, T>(&self, job: F) -> Result<T, QueryError>
+    where
+        F: std::future::Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        Ok(self.executor.run(job).await?)
     }
+
+    async fn run(&self, sql: &str, params: Option<Vec<ScalarValue>>) -> Result<QueryResult, QueryError> {
+        let (ctx, limits, running, sql) = (self.ctx.clone(), self.limits.clone(), self.running.clone(), sql.to_owned());
+        let work = async move {
+            // Waiting for a turn counts against the deadline.
+            let _turn = running.acquire_owned().await.map_err(|_| ExecutorError::ShutDown)?;
+            execute(&ctx, &sql, params, &limits).await
+        };
+        let task = self.executor.spawn(work)?;
+        let registration = self.running_queries.register(task.abort_handle());
+        // On the deadline the task is dropped, which aborts it.
+        match tokio::time::timeout(Duration::from_secs(self.limits.timeout_s), task).await {
+            Err(_) => Err(QueryError::Timeout(self.limits.timeout_s)),
+            Ok(Err(ExecutorError::Cancelled)) if registration.cancelled_for_memory() => {
+                Err(QueryError::ProcessMemory { budget_mib: self.limits.process_memory_budget_mib() })
+            }
+            Ok(result) => result?,
+        }
+    }
+}
+
+/// Parse, check, plan and run one statement, on a query thread.
+async fn execute(ctx: &SessionContext, sql: &str, params: Option<Vec<ScalarValue>>, limits: &QueryLimits) -> Result<QueryResult, QueryError> {
+    let df_err = |e| QueryError::from_datafusion(e, limits);
+    let state = ctx.state();
+    let dialect = state.config().options().sql_parser.dialect;
+    let statement = state.sql_to_statement(sql, &dialect).map_err(df_err)?;
+    crate::sql_shape::check(&statement)?;
+    let plan = state.statement_to_plan(statement).await.map_err(df_err)?;
+    SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false).verify_plan(&plan).map_err(df_err)?;
+    let df = ctx.execute_logical_plan(plan).await.map_err(df_err)?;
+    let df = match params {
+        Some(params) => df.with_param_values(params).map_err(df_err)?,
+        None => df,
+    };
+    // EXPLAIN [ANALYZE] must stay the root of its plan; its answer is small anyway.
+    let explain = matches!(df.logical_plan(), LogicalPlan::Explain(_) | LogicalPlan::Analyze(_));
+    let df = if explain { df } else { df.limit(0, Some(limits.max_result_rows + 1)).map_err(df_err)? };
+    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    // The collected result is charged to the pool like any operator's buffer.
+    let memory = MemoryConsumer::new("query result").register(&ctx.runtime_env().memory_pool);
+    let plan = df.create_physical_plan().await.map_err(df_err)?;
+    crate::sql_shape::check_plan(&plan)?;
+    let mut stream = datafusion::physical_plan::execute_stream(plan, ctx.task_ctx()).map_err(df_err)?;
+    let (mut batches, mut rows) = (Vec::new(), 0usize);
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(df_err)?;
+        let keep = batch.num_rows().min(limits.max_result_rows + 1 - rows);
+        let batch = if keep < batch.num_rows() { batch.slice(0, keep) } else { batch };
+        memory.try_grow(batch.get_array_memory_size()).map_err(df_err)?;
+        rows += batch.num_rows();
+        batches.push(batch);
+        if rows > limits.max_result_rows {
+            break;
+        }
+    }
+    let truncated = rows > limits.max_result_rows;
+    if truncated {
+        let mut keep = limits.max_result_rows;
+        batches = batches
+            .into_iter()
+            .filter_map(|b| {
+                let n = b.num_rows().min(keep);
+                keep -= n;
+                (n > 0).then(|| b.slice(0, n))
+            })
+            .collect();
+    }
+    Ok(QueryResult { schema, batches, truncated, _memory: memory })
 }

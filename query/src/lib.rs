@@ -1,6 +1,8 @@
 //! ilot query side: SQL over the readings, for analysts, dashboards and alert rules.
 //!
-//! `engine` (the read-only, bounded SQL session) → `readings_table` (files ∪ memory, one
+//! `engine` (the read-only, bounded SQL session: `sql_shape` refuses what nests too deep,
+//! `bounded_functions` what would materialise too much, `executor` runs it on threads of its
+//! own, `memory_watchdog` cancels queries when the process is over its budget) → `readings_table` (files ∪ memory, one
 //! snapshot) → `pruning` (dates and networks a query can touch) + `parquet_scan` (the files' half) → `output` (table, CSV, JSON,
 //! Arrow). The registry as tables: `registry_tables` (`sensors`, `networks`). Heat analytics:
 //! `analytics` (the UHI, Tn/Tx and IBM views, one `.sql` file each), SQL functions
@@ -9,13 +11,16 @@
 //! `robust_stats` (Qn, median, t and normal quantiles).
 
 pub mod analytics;
+pub mod bounded_functions;
 pub mod crowdqc;
 pub mod crowdqc_table;
 pub mod engine;
+pub mod executor;
 pub mod heat_indices;
 pub mod hourly_rollup_table;
 pub mod latest_table;
 pub mod local_time;
+pub mod memory_watchdog;
 pub mod night;
 pub mod output;
 pub mod parquet_scan;
@@ -26,6 +31,7 @@ pub mod registry_tables;
 pub mod robust_stats;
 pub mod snapshot_table;
 pub mod solar;
+pub mod sql_shape;
 
 pub use engine::{QueryEngine, QueryError, QueryLimits, QueryResult};
 /// The values bound to `$n` placeholders by [`QueryEngine::query_with_params`].

@@ -246,12 +246,19 @@ pub struct Mosquitto {
     pub port: u16,
     dir: PathBuf,
     child: Option<Child>,
+    extra: String,
 }
 
 impl Mosquitto {
+    /// A private broker with the shipped settings (deploy/mosquitto/mosquitto.conf).
     pub fn start(dir: &Path) -> Mosquitto {
+        Self::start_with(dir, "")
+    }
+
+    /// The same, with `extra` lines appended (a later setting overrides the shipped one).
+    pub fn start_with(dir: &Path, extra: &str) -> Mosquitto {
         std::fs::create_dir_all(dir).unwrap();
-        let mut m = Mosquitto { port: free_port(), dir: dir.to_owned(), child: None };
+        let mut m = Mosquitto { port: free_port(), dir: dir.to_owned(), child: None, extra: extra.to_owned() };
         m.restart();
         m
     }
@@ -263,7 +270,8 @@ impl Mosquitto {
             .replace("persistence_location /var/lib/mosquitto/", &format!("persistence_location {}/", self.dir.display()))
             // Started as root, Mosquitto would switch to the `mosquitto` user, which cannot write
             // its database into the test's temporary folder.
-            + "\nuser root\n";
+            + "\nuser root\n"
+            + &self.extra;
         let path = self.dir.join("mosquitto.conf");
         std::fs::write(&path, conf).unwrap();
         let child = Command::new("mosquitto").args(["-c", path.to_str().unwrap()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("mosquitto on PATH");

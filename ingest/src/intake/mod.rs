@@ -49,7 +49,6 @@ impl Intake {
     #[allow(clippy::too_many_arguments)]
     pub fn start(
         cfg: &MqttConfig,
-        max_payload_bytes: usize,
         queue_capacity: usize,
         router: Arc<Router>,
         history: SensorHistory,
@@ -58,7 +57,7 @@ impl Intake {
         health: Arc<IntakeHealth>,
         shutdown: watch::Receiver<bool>,
     ) -> Result<Self, connection::ConnectionError> {
-        let (client, events) = protocol::connect(cfg, max_payload_bytes)?;
+        let (client, events) = protocol::connect(cfg)?;
         let connection = Arc::new(AtomicU64::new(0));
         let filters = connection::subscription_filters(cfg, &router.filters());
         // Deep enough that the poller never waits on it while the broker keeps to the in-flight

@@ -132,13 +132,21 @@ impl Events {
     }
 }
 
+/// The largest packet MQTT can carry (3.1.1 and 5): a remaining length of 268,435,455 bytes
+/// after a fixed header of at most 5.
+pub const MQTT_MAX_PACKET_BYTES: usize = 268_435_455 + 5;
+
 /// A persistent session with manual acknowledgements, in the configured protocol version.
-pub fn connect(cfg: &MqttConfig, max_payload_bytes: usize) -> Result<(Client, Events), ConnectionError> {
+///
+/// Every packet the protocol allows is accepted and advertised (MQTT 5 Maximum Packet Size):
+/// an oversized publish must reach the decoder, to be dead-lettered (`payload_too_large`) and
+/// acknowledged. Refusing it at the protocol level would drop the connection and have the
+/// broker redeliver it at every reconnect (MQTT 3.1.1), or have an MQTT 5 broker discard it
+/// unseen. The broker's own `message_size_limit` (deploy/mosquitto) bounds it in production.
+pub fn connect(cfg: &MqttConfig) -> Result<(Client, Events), ConnectionError> {
     let (host, port, tls) = parse_url(&cfg.url)?;
     let keep_alive = Duration::from_secs(cfg.keep_alive_s.max(5));
-    // Oversized payloads must reach the decoder (to be dead-lettered with a reason), not kill
-    // the connection: accept a margin above the payload limit at the protocol level.
-    let max_packet = max_payload_bytes.saturating_mul(4).max(1 << 20);
+    let max_packet = MQTT_MAX_PACKET_BYTES;
     let capacity = usize::from(cfg.receive_maximum).max(64) * 2;
     let transport = if tls { Some(rumqttc::Transport::tls_with_config(tls_config(cfg)?)) } else { None };
     match cfg.protocol {

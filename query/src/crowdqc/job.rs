@@ -218,7 +218,12 @@ pub async fn run_scheduled(
         let snapshot = registry.snapshot();
         for network in snapshot.network_names().into_iter().filter(|n| snapshot.settings(n).crowdsourced) {
             for month in scheduled_months(chrono::Utc::now().date_naive()) {
-                if let Err(e) = run_month(&engine, &snapshot, &store, &network, month, schedule.keep_isolated).await {
+                // On the query threads: a month of CrowdQC+ is seconds of CPU the intake must not wait for.
+                let (job_engine, job_registry, job_store, job_network) = (engine.clone(), snapshot.clone(), store.clone(), network.clone());
+                let keep_isolated = schedule.keep_isolated;
+                let job = async move { run_month(&job_engine, &job_registry, &job_store, &job_network, month, keep_isolated).await };
+                let result = engine.run_job(job).await.map_err(CrowdQcJobError::from).and_then(|r| r);
+                if let Err(e) = result {
                     metrics::counter!("ilot_crowdqc_failures_total").increment(1);
                     tracing::warn!(network, month = %month.format("%Y-%m"), error = %e, "scheduled CrowdQC+ run failed; retrying at the next tick");
                 }
