@@ -127,7 +127,13 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
         tokio::spawn(run_peer_refresh(store.clone(), Duration::from_secs(config.storage.peer_refresh_s), shutdown_rx.clone()))
     });
 
-    let engine = Arc::new(QueryEngine::new(store.clone(), registry.clone(), config.query.clone()).await?);
+    // Automatic query threads in the service: every core but one, which the intake (and a
+    // local broker) keep; `ilot sql` alone uses them all.
+    let mut query_limits = config.query.clone();
+    if query_limits.threads == 0 {
+        query_limits.threads = std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1));
+    }
+    let engine = Arc::new(QueryEngine::new(store.clone(), registry.clone(), query_limits).await?);
     let summaries = tokio::spawn(ilot_query::period_summary::run_keeper(
         engine.clone(),
         Duration::from_secs(config.storage.compaction_interval_s),
