@@ -1,8 +1,8 @@
 //! `QueryExecutor`: analyst SQL runs on threads of its own, never on the intake's.
 //!
 //! Like InfluxDB 3's dedicated query executor: a separate Tokio runtime whose worker threads
-//! have large stacks (deep plans are planned and evaluated without overflowing), run at a lower
-//! CPU priority than the MQTT → WAL → PUBACK path (a heavy query slows other queries, not the
+//! have large stacks (deep plans are planned and evaluated without overflowing), run in the
+//! idle CPU class below the MQTT → WAL → PUBACK path (a heavy query slows other queries, not the
 //! intake), and whose blocking pool does the queries' file reads. A query that panics ends as
 //! an error for its caller; dropping the future returned by [`QueryExecutor::run`] (a deadline,
 //! a client gone) aborts the query's task and, with it, every task DataFusion spawned for it.
@@ -110,14 +110,21 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-/// Lower this thread's CPU priority (Linux schedules threads one by one).
+/// Put this thread in Linux's idle scheduling class (it runs when no normal thread of the
+/// machine wants the core: the intake, the WAL committer and a local broker always come first),
+/// or, where that is refused, lower its niceness.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
     {
-        // SAFETY: plain system calls on the calling thread's own id; no memory is shared.
+        // SAFETY: plain system calls on the calling thread's own id; `param` lives across the call.
         let result = unsafe {
             let tid = libc::gettid();
-            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, QUERY_THREAD_NICENESS)
+            let param = libc::sched_param { sched_priority: 0 };
+            if libc::sched_setscheduler(tid, libc::SCHED_IDLE, &param) == 0 {
+                0
+            } else {
+                libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, QUERY_THREAD_NICENESS)
+            }
         };
         if result != 0 {
             tracing::debug!("could not lower a query thread's priority");
