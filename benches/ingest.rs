@@ -47,15 +47,6 @@ async fn raw_delivery(port: u16, sensors: usize, steps: u64) -> Duration {
     end - start
 }
 
-fn peak_rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
 /// The same fleet again (another network), published while four clients keep heavy queries
 /// running over HTTP (CPU-bound scans and group-bys on the query threads); time to ack it all.
 async fn ingest_under_queries(svc: &Service, port: u16, prefix: &str, sensors: usize, steps: u64) -> Duration {

@@ -20,7 +20,6 @@ mod sql;
 mod storage;
 mod telemetry;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -60,10 +59,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async move {
         let config = config::Config::load(cli.config.as_deref()).map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
         match cli.command {
-            Command::Serve => {
-                config.validate().context("configuration")?;
-                serve::run(config, serve::Extras { simulate: None }).await
-            }
+            Command::Serve => serve::run(config, serve::Extras { simulate: None }).await,
             Command::Demo(args) => sim::demo(config, args).await,
             Command::Sql(args) => sql::run(config, args).await,
             Command::Sim(args) => sim::run(args).await,

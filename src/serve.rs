@@ -26,8 +26,9 @@ pub struct Extras {
     pub simulate: Option<ilot_firmware_sim::SimConfig>,
 }
 
-/// Run the service on a configuration [`Config::validate`] accepted.
+/// Run the service; the configuration is validated first, before anything is touched.
 pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
+    config.validate().context("configuration")?;
     let prometheus = crate::telemetry::init_metrics()?;
     // The HTTP port first: one that cannot be bound fails the start before any other work.
     let http_listener = ilot_dashboards::bind(&config.http).await?;
@@ -129,10 +130,7 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
 
     // Automatic query threads in the service: every core but one, which the intake (and a
     // local broker) keep; `ilot sql` alone uses them all.
-    let mut query_limits = config.query.clone();
-    if query_limits.threads == 0 {
-        query_limits.threads = std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1));
-    }
+    let query_limits = ilot_query::QueryLimits { threads: config.query.query_threads(1), ..config.query.clone() };
     let engine = Arc::new(QueryEngine::new(store.clone(), registry.clone(), query_limits).await?);
     let summaries = tokio::spawn(ilot_query::period_summary::run_keeper(
         engine.clone(),

@@ -63,7 +63,6 @@ async fn big_message_between_good_ones(mqtt_extra: &str) {
         assert!(std::time::Instant::now() < deadline, "40 good readings stored");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    svc.wait_for("SELECT count(*) FROM readings WHERE sensor_id = 's-1'", 40, Duration::from_secs(10)).await;
     assert_eq!(svc.metric("ilot_dead_letters_total", "payload_too_large").await, 1.0, "the big one is dead-lettered once");
     assert_eq!(svc.metric("ilot_broker_connection_errors_total", "").await, 0.0, "the session was never dropped");
     let (status, body) = svc.health().await;

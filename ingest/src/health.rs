@@ -61,7 +61,7 @@ impl IntakeHealth {
         if was_connected {
             let mut losses = self.recent_losses_ms.lock().expect("health lock");
             losses.push_back(now_ms);
-            while losses.len() > FLAPPING_LOSSES * 4 {
+            while losses.front().is_some_and(|t| now_ms - t >= FLAPPING_WINDOW_MS) {
                 losses.pop_front();
             }
         }

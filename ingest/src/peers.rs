@@ -34,17 +34,22 @@ impl Store {
         let n = others.len();
         let (new, gone): (Vec<Arc<DataFile>>, Vec<String>) = {
             let mut state = self.state.write().expect("store lock");
-            let known: std::collections::HashSet<&str> = state.files.iter().map(|f| f.path.as_str()).collect();
-            let new = others.iter().filter(|f| !known.contains(f.path.as_str())).cloned().collect();
+            let known: std::collections::HashMap<&str, &DataFile> = state.files.iter().map(|f| (f.path.as_str(), f.as_ref())).collect();
+            // New files, and files their writer changed (a rewritten rollup): checked afresh.
+            let new: Vec<Arc<DataFile>> = others.iter().filter(|f| known.get(f.path.as_str()) != Some(&f.as_ref())).cloned().collect();
             let listed: std::collections::HashSet<&str> = others.iter().map(|f| f.path.as_str()).collect();
             let gone = state.files.iter().filter(|f| !self.is_own(f) && !listed.contains(f.path.as_str())).flat_map(|f| f.object_paths()).collect();
             state.files.retain(|f| self.is_own(f));
             state.files.extend(others);
             (new, gone)
         };
-        // Damage of files their writer compacted away, quarantined or dropped is no longer ours to report.
+        // Damage of files their writer compacted away, quarantined, dropped or rewrote is no longer ours to report.
         self.damage.forget(&gone);
-        self.check_presence(&new).await?;
+        self.damage.forget(new.iter().flat_map(|f| f.object_paths()));
+        // A failed check is retried by the scans (they recheck a file that fails); the refresh goes on.
+        if let Err(e) = self.check_presence(&new).await {
+            tracing::warn!(error = %e, "checking other writers' new files failed; queries recheck them when they read them");
+        }
         self.seed_latest(&new).await?;
         Ok(n)
     }

@@ -51,6 +51,14 @@ pub struct QueryLimits {
 }
 
 impl QueryLimits {
+    /// `threads`, resolved: 0 means every core but `reserved_cores` (at least one).
+    pub fn query_threads(&self, reserved_cores: usize) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(reserved_cores).max(1)),
+            n => n,
+        }
+    }
+
     /// `process_memory_mib`, resolved.
     pub fn process_memory_budget_mib(&self) -> usize {
         if self.process_memory_mib == 0 { self.memory_limit_mib + 512 } else { self.process_memory_mib }
@@ -139,7 +147,7 @@ impl QueryEngine {
         opts.execution.parquet.pushdown_filters = true;
         opts.execution.parquet.metadata_size_hint = Some(16 * 1024);
         opts.sql_parser.enable_ident_normalization = true;
-        let threads = if limits.threads == 0 { std::thread::available_parallelism().map_or(2, usize::from) } else { limits.threads };
+        let threads = limits.query_threads(0);
         config.options_mut().execution.target_partitions = threads;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         let url = store_url();
@@ -236,29 +244,18 @@ async fn execute(ctx: &SessionContext, sql: &str, params: Option<Vec<ScalarValue
     let plan = df.create_physical_plan().await.map_err(df_err)?;
     crate::sql_shape::check_plan(&plan)?;
     let mut stream = datafusion::physical_plan::execute_stream(plan, ctx.task_ctx()).map_err(df_err)?;
-    let (mut batches, mut rows) = (Vec::new(), 0usize);
+    let (mut batches, mut rows, mut truncated) = (Vec::new(), 0usize, false);
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(df_err)?;
-        let keep = batch.num_rows().min(limits.max_result_rows + 1 - rows);
-        let batch = if keep < batch.num_rows() { batch.slice(0, keep) } else { batch };
+        let room = limits.max_result_rows - rows;
+        truncated = batch.num_rows() > room;
+        let batch = batch.slice(0, batch.num_rows().min(room));
         memory.try_grow(batch.get_array_memory_size()).map_err(df_err)?;
         rows += batch.num_rows();
         batches.push(batch);
-        if rows > limits.max_result_rows {
+        if truncated {
             break;
         }
-    }
-    let truncated = rows > limits.max_result_rows;
-    if truncated {
-        let mut keep = limits.max_result_rows;
-        batches = batches
-            .into_iter()
-            .filter_map(|b| {
-                let n = b.num_rows().min(keep);
-                keep -= n;
-                (n > 0).then(|| b.slice(0, n))
-            })
-            .collect();
     }
     Ok(QueryResult { schema, batches, truncated, _memory: memory })
 }

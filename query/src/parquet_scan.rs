@@ -117,38 +117,36 @@ async fn explain(store: &Store, path: &str, size: u64, e: ParquetError) -> Parqu
     }
 }
 
+/// `read`, its error explained by [`explain`].
+fn explained<'a, T: Send + 'a>(
+    read: BoxFuture<'a, datafusion::parquet::errors::Result<T>>,
+    store: &'a Store,
+    path: &'a str,
+    size: u64,
+) -> BoxFuture<'a, datafusion::parquet::errors::Result<T>> {
+    async move {
+        match read.await {
+            Ok(value) => Ok(value),
+            Err(e) => Err(explain(store, path, size, e).await),
+        }
+    }
+    .boxed()
+}
+
 impl AsyncFileReader for ReportingReader {
     fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, datafusion::parquet::errors::Result<Bytes>> {
-        async move {
-            let read = self.inner.get_bytes(range).await;
-            match read {
-                Ok(bytes) => Ok(bytes),
-                Err(e) => Err(explain(&self.store, &self.path, self.size, e).await),
-            }
-        }
-        .boxed()
+        let Self { inner, store, path, size } = self;
+        explained(inner.get_bytes(range), store, path, *size)
     }
 
     fn get_byte_ranges(&mut self, ranges: Vec<Range<u64>>) -> BoxFuture<'_, datafusion::parquet::errors::Result<Vec<Bytes>>> {
-        async move {
-            let read = self.inner.get_byte_ranges(ranges).await;
-            match read {
-                Ok(bytes) => Ok(bytes),
-                Err(e) => Err(explain(&self.store, &self.path, self.size, e).await),
-            }
-        }
-        .boxed()
+        let Self { inner, store, path, size } = self;
+        explained(inner.get_byte_ranges(ranges), store, path, *size)
     }
 
     fn get_metadata<'a>(&'a mut self, options: Option<&'a ArrowReaderOptions>) -> BoxFuture<'a, datafusion::parquet::errors::Result<Arc<ParquetMetaData>>> {
-        async move {
-            let read = self.inner.get_metadata(options).await;
-            match read {
-                Ok(metadata) => Ok(metadata),
-                Err(e) => Err(explain(&self.store, &self.path, self.size, e).await),
-            }
-        }
-        .boxed()
+        let Self { inner, store, path, size } = self;
+        explained(inner.get_metadata(options), store, path, *size)
     }
 }
 

@@ -366,3 +366,13 @@ pub fn qc_series_value(i: i64) -> f64 {
         _ => 20.0 + 0.3 * (i % 2) as f64,
     }
 }
+
+/// Peak resident memory (`VmHWM`) of process `pid`, in MiB (0 when unreadable).
+pub fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
