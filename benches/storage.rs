@@ -6,7 +6,6 @@
 use arrow::array::{Float64Array, RecordBatch, StringArray, TimestampMillisecondArray};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use ilot_firmware_sim::{Fleet, SimConfig};
-use ilot_ingest::compactor::Retired;
 use ilot_ingest::layout::WriterId;
 use ilot_ingest::reading::{quantize_centi, quantize_deci, quantize_milli};
 use ilot_ingest::store::Store;
@@ -89,9 +88,8 @@ async fn main() {
     tokio::task::spawn_blocking(move || s.apply(segment, vec![WalEntry::Readings(batch)])).await.unwrap();
     store.persist(segment).await.unwrap();
     let far_future = start.timestamp_millis() + 400 * 86_400_000;
-    let mut retired = Retired::default();
-    store.compact(far_future, Duration::ZERO, &mut retired).await.unwrap();
-    store.delete_retired(&mut retired, Duration::ZERO).await;
+    store.compact(far_future, Duration::ZERO).await.unwrap();
+    store.delete_retired(Duration::ZERO).await;
     let rows = ts_col.len() as f64;
     let ours = dir_bytes(&dir.path().join("readings"));
     let files = store.snapshot().files.len();

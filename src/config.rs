@@ -143,16 +143,8 @@ impl Config {
         if intake.max_future_skew_s < 0 {
             return Err(ConfigError::new("intake.max_future_skew_s", "must not be negative"));
         }
-        if qc.min_temperature_c.is_nan() || qc.max_temperature_c.is_nan() || qc.min_temperature_c >= qc.max_temperature_c {
-            let message = format!("{} must be above intake.qc.min_temperature_c ({})", qc.max_temperature_c, qc.min_temperature_c);
-            return Err(ConfigError::new("intake.qc.max_temperature_c", message));
-        }
-        let positive = [("intake.qc.max_humidity_pct", qc.max_humidity_pct), ("intake.qc.history.step_limit_k", qc.history.step_limit_k)];
-        if let Some((key, _)) = positive.into_iter().find(|(_, v)| v.is_nan() || *v <= 0.0) {
-            return Err(ConfigError::new(key, "must be above 0"));
-        }
-        if qc.history.stuck_min_std_k.is_nan() || qc.history.stuck_min_std_k < 0.0 {
-            return Err(ConfigError::new("intake.qc.history.stuck_min_std_k", "must not be negative"));
+        if let Err(e) = qc.check() {
+            return Err(ConfigError::new(format!("intake.qc.{}", e.key), e.message));
         }
         Ok(())
     }

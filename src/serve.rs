@@ -35,6 +35,8 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
     let http_addr = http_listener.local_addr().context("the HTTP listener's address")?;
     if config.embedded_broker.enabled {
         start_embedded_broker(&config)?;
+        // It publishes no `$SYS` statistics and closes the connection of a client asking for them.
+        config.mqtt.broker_stats = false;
         // The embedded broker speaks MQTT 5 on the port after its MQTT 3.1.1 one.
         let mut listen = config.embedded_broker.listen;
         if config.mqtt.protocol == ilot_ingest::config::MqttProtocol::V5 {
@@ -86,16 +88,25 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let router = Arc::new(Router::new(&config.mqtt, &config.intake, registry.clone())?);
-    // The step and persistence checks go on from the last hour stored before this start.
-    let mut history = SensorHistory::new(config.intake.qc.history.clone());
-    let window_ms = i64::from(config.intake.qc.history.stuck_window_s) * 1000;
+    // The step and persistence checks go on from the readings stored before this start: the
+    // longest persistence window twice over (six hourly readings span five hours) plus an hour.
+    let mut history = SensorHistory::new();
+    let registry_now = registry.snapshot();
+    let longest_window_s = registry_now
+        .network_names()
+        .iter()
+        .map(|n| registry_now.qc_limits(n, &config.intake.qc).history.stuck_window_s)
+        .chain([config.intake.qc.history.stuck_window_s])
+        .max()
+        .unwrap_or_default();
+    let window_ms = (2 * i64::from(longest_window_s) + 3600) * 1000;
     // A help, not a condition: without it the checks start from an empty history.
     let recent = store.recent_readings(window_ms, chrono::Utc::now().timestamp_millis()).await.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "could not read the last hour of readings: the QC history starts empty");
+        tracing::warn!(error = %e, "could not read the last readings: the QC history starts empty");
         Vec::new()
     });
     let seeded_from = recent.len();
-    history.seed(recent, |r| router.cadence_s(&r.network, &r.sensor_id));
+    history.seed(recent, |network| router.history_limits(network));
     tracing::info!(sensors = history.sensor_count(), readings = seeded_from, "QC history seeded from stored readings");
     let intake = Intake::start(
         &config.mqtt,

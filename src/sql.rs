@@ -4,13 +4,17 @@
 //! The query is the argument, a file (`-f FILE`) or stdin (`-`, or no argument with stdin not a
 //! terminal): the ways to give SQL that starts with a `--` comment or is too long for a command
 //! line.
+//!
+//! A result cut by the row cap (`query.max_result_rows`, or `--max-rows`) is never taken for a
+//! whole one: the table ends with a line saying so, and CSV, JSON and Arrow, which a program
+//! reads, are refused (exit status 1, nothing on stdout) unless `--max-rows` asked for the cut.
 
 use ilot_ingest::registry::RegistryHandle;
 use anyhow::Context;
 use ilot_ingest::layout::WriterId;
 use ilot_ingest::store::Store;
 use ilot_ingest::wal::FileWal;
-use ilot_query::output::{Format, render};
+use ilot_query::output::{Format, RecordBatch, SchemaRef, read_arrow, render};
 use ilot_query::QueryEngine;
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -33,6 +37,21 @@ pub struct SqlArgs {
     /// Base URL of a running ilot (e.g. http://127.0.0.1:8642); token from ILOT_HTTP__TOKEN.
     #[arg(long)]
     pub server: Option<String>,
+    /// Print at most N rows (1 to 100000000), cutting the result in every format: the row cap
+    /// for this query in place of query.max_result_rows (with --server: at most the server's).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=MAX_ROWS_LIMIT))]
+    pub max_rows: Option<u64>,
+}
+
+/// The largest `--max-rows`: a result is held in memory (charged to `query.memory_limit_mib`)
+/// before it is printed.
+const MAX_ROWS_LIMIT: u64 = 100_000_000;
+
+/// A query's rows, and whether the row cap cut them.
+struct Answer {
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+    truncated: bool,
 }
 
 impl SqlArgs {
@@ -56,40 +75,58 @@ impl SqlArgs {
     }
 }
 
-pub async fn run(config: Config, args: SqlArgs) -> anyhow::Result<()> {
+pub async fn run(mut config: Config, args: SqlArgs) -> anyhow::Result<()> {
     let sql = args.query()?;
-    let bytes = match &args.server {
-        Some(url) => remote(&config, url, &sql, args.format).await?,
-        None => local(&config, &sql, args.format).await?,
+    let max_rows = args.max_rows.map(usize::try_from).transpose()?;
+    let answer = match &args.server {
+        Some(url) => remote(&config, url, &sql, max_rows).await?,
+        None => {
+            if let Some(n) = max_rows {
+                config.query.max_result_rows = n;
+            }
+            local(&config, &sql).await?
+        }
     };
-    std::io::stdout().write_all(&bytes)?;
+    let rows: usize = answer.batches.iter().map(RecordBatch::num_rows).sum();
+    let cap = match (max_rows, &args.server) {
+        (Some(_), _) => "--max-rows",
+        (None, Some(_)) => "the server's query.max_result_rows",
+        (None, None) => "query.max_result_rows",
+    };
+    anyhow::ensure!(
+        !answer.truncated || max_rows.is_some() || args.format == Format::Table,
+        "result cut at {rows} rows ({cap}), and CSV, JSON and Arrow print whole results only: add a LIMIT, or pass \
+         --max-rows N (up to {MAX_ROWS_LIMIT}{}) to print the first N rows",
+        if args.server.is_some() { " and the server's query.max_result_rows" } else { "" }
+    );
+    let mut out = render(args.format, &answer.schema, &answer.batches)?;
     if args.format == Format::Table || args.format == Format::Json {
-        println!();
+        out.push(b'\n');
     }
+    if answer.truncated {
+        match args.format {
+            Format::Table => out.extend(format!("(result cut at {rows} rows ({cap}): add a LIMIT or raise --max-rows)\n").bytes()),
+            _ => eprintln!("note: result cut at {rows} rows (--max-rows)"),
+        }
+    }
+    std::io::stdout().write_all(&out)?;
     Ok(())
 }
 
-async fn local(config: &Config, sql: &str, format: Format) -> anyhow::Result<Vec<u8>> {
+async fn local(config: &Config, sql: &str) -> anyhow::Result<Answer> {
     let (engine, store, _) = offline_engine(config).await?;
-    let result = engine.query(sql).await?;
-    if result.truncated {
-        eprintln!("note: result cut at {} rows (query.max_result_rows)", config.query.max_result_rows);
-    }
+    let ilot_query::QueryResult { schema, batches, truncated, .. } = engine.query(sql).await?;
     if let Some(warning) = store.damage_warning() {
         eprintln!("warning: {warning}");
     }
-    Ok(render(format, &result.schema, &result.batches)?)
+    Ok(Answer { schema, batches, truncated })
 }
 
-async fn remote(config: &Config, url: &str, sql: &str, format: Format) -> anyhow::Result<Vec<u8>> {
-    let format = match format {
-        Format::Table => "json",
-        Format::Csv => "csv",
-        Format::Json => "json",
-        Format::Arrow => "arrow",
-    };
+/// The service answers in Arrow, printed here like a local answer.
+async fn remote(config: &Config, url: &str, sql: &str, max_rows: Option<usize>) -> anyhow::Result<Answer> {
+    let limit = max_rows.map(|n| format!("&max_rows={n}")).unwrap_or_default();
     let mut request = reqwest::Client::new()
-        .post(format!("{}/api/sql?format={format}", url.trim_end_matches('/')))
+        .post(format!("{}/api/sql?format=arrow{limit}", url.trim_end_matches('/')))
         .header("content-type", "text/plain")
         .body(sql.to_owned());
     if let Some(token) = &config.http.token {
@@ -100,9 +137,11 @@ async fn remote(config: &Config, url: &str, sql: &str, format: Format) -> anyhow
     if let Some(warning) = response.headers().get("x-ilot-warning").and_then(|w| w.to_str().ok()) {
         eprintln!("warning: {warning}");
     }
-    let body = response.bytes().await?.to_vec();
+    let truncated = response.headers().get("x-ilot-truncated").is_some_and(|v| v == "true");
+    let body = response.bytes().await?;
     anyhow::ensure!(status.is_success(), "{status}: {}", String::from_utf8_lossy(&body));
-    Ok(body)
+    let (schema, batches) = read_arrow(&body).with_context(|| format!("reading the answer of {url}/api/sql"))?;
+    Ok(Answer { schema, batches, truncated })
 }
 
 /// A query engine over the configured storage, without a running service: every writer's

@@ -5,9 +5,11 @@
 
 mod support;
 
-use ilot_firmware_sim::{Anomaly, FaultConfig};
+use arrow::array::AsArray;
+use ilot_firmware_sim::FaultConfig;
 use rumqttc::{AsyncClient, MqttOptions, QoS};
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::time::Duration;
 use support::*;
 
@@ -16,11 +18,16 @@ const STUCK: i64 = 4;
 
 use support::qc_series_value as value;
 
-const STEPS: i64 = 60;
+const STEPS: i64 = 96;
 /// Only the spike: the return to normal (step 25) is compared with step 23.
 const EXPECTED_STEP: [i64; 1] = [24];
-/// From the 12th identical value (steps 36..=47 cover one hour) until the value changes.
-const EXPECTED_STUCK: [i64; 5] = [47, 48, 49, 50, 51];
+
+/// The whole frozen run, from its first reading: step 72 (the 37th identical value, 3 hours
+/// after step 36) completes it and marks steps 36..=71, then each identical value is flagged
+/// as it arrives, until the value changes.
+fn expected_stuck() -> Vec<i64> {
+    QC_SERIES_FROZEN.collect()
+}
 
 fn body(ts_s: i64, t: f64) -> String {
     let ts = chrono::DateTime::from_timestamp(ts_s, 0).unwrap().to_rfc3339();
@@ -61,15 +68,17 @@ async fn step_and_stuck_flags_are_set_as_readings_arrive() {
     svc.wait_for("SELECT count(*) FROM readings WHERE sensor_id = 'h2'", STEPS, Duration::from_secs(30)).await;
     for sensor in ["h1", "h2"] {
         assert_eq!(flagged(&svc, sensor, STEP, base).await, EXPECTED_STEP, "{sensor}: STEP rows");
-        assert_eq!(flagged(&svc, sensor, STUCK, base).await, EXPECTED_STUCK, "{sensor}: STUCK rows");
+        assert_eq!(flagged(&svc, sensor, STUCK, base).await, expected_stuck(), "{sensor}: STUCK rows");
     }
     let late = svc.count(&format!("SELECT qc_flags & 6 FROM readings WHERE sensor_id = 'h1' AND to_unixtime(ts) = {}", base + 3150)).await;
     assert_eq!(late, 0, "the late reading is stored without STEP / STUCK");
 }
 
-/// A `kill -9` in the middle of the frozen stretch: the restarted service seeds its history
-/// with the last stored hour, so the frozen sensor is flagged from the same reading as without
-/// the restart (with an empty history it would take another hour).
+/// A `kill -9` in the middle of the frozen stretch, before the run lasts 3 hours (after step
+/// 60: 25 identical values, stored in files): the restarted service seeds its history with each
+/// sensor's last stored readings, so step 72 still completes the run, from its first reading,
+/// and marks the readings the previous process stored (in files) as well as its own (in memory,
+/// then in its files at the next persist).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn step_and_stuck_checks_go_on_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -92,16 +101,65 @@ async fn step_and_stuck_checks_go_on_across_a_restart() {
 
     let mut svc = Service::start(&spec);
     svc.wait_healthy(Duration::from_secs(30)).await;
-    publish(0..44).await;
-    svc.wait_for("SELECT count(*) FROM readings WHERE sensor_id = 'h3'", 44, Duration::from_secs(30)).await;
+    publish(0..61).await;
+    svc.wait_for("SELECT count(*) FROM readings WHERE sensor_id = 'h3'", 61, Duration::from_secs(30)).await;
+    // Everything it received is in its files, none of it stuck yet, when it dies.
+    wait_for_files(dir.path(), base, Duration::from_secs(30), |steps| steps.len() == 61 && steps.values().all(|f| f & STUCK == 0)).await;
     svc.kill9();
 
     let svc = Service::start(&spec);
     svc.wait_healthy(Duration::from_secs(30)).await;
-    publish(44..STEPS).await;
+    publish(61..STEPS).await;
     svc.wait_for("SELECT count(*) FROM readings WHERE sensor_id = 'h3'", STEPS, Duration::from_secs(30)).await;
     assert_eq!(flagged(&svc, "h3", STEP, base).await, EXPECTED_STEP, "STEP rows");
-    assert_eq!(flagged(&svc, "h3", STUCK, base).await, EXPECTED_STUCK, "STUCK rows across the restart");
+    // The run's readings still in memory are marked as soon as the run is applied, those the
+    // previous process stored in files at the next persist cycle (storage.persist_interval_s,
+    // 1 s here).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while flagged(&svc, "h3", STUCK, base).await != expected_stuck() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(flagged(&svc, "h3", STUCK, base).await, expected_stuck(), "STUCK rows across the restart");
+    let stuck_in_files = |steps: &BTreeMap<i64, i64>| steps.iter().filter(|(_, f)| *f & STUCK != 0).map(|(i, _)| *i).collect::<Vec<_>>();
+    wait_for_files(dir.path(), base, Duration::from_secs(30), |steps| steps.len() as i64 == STEPS && stuck_in_files(steps) == expected_stuck()).await;
+}
+
+/// Steps of h3 and their `qc_flags` in the readings files the manifests list, read with the
+/// `parquet` crate (no service, no DataFusion); `None` while a file is being replaced.
+fn h3_in_files(data: &Path, base: i64) -> Option<BTreeMap<i64, i64>> {
+    let mut steps = BTreeMap::new();
+    for manifest in std::fs::read_dir(data.join("_ilot/manifests")).ok()? {
+        let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(manifest.ok()?.path()).ok()?).ok()?;
+        for file in manifest["files"].as_array()?.iter().filter(|f| f["dataset"] == "readings") {
+            let file = std::fs::File::open(data.join(file["path"].as_str()?)).ok()?;
+            for batch in parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(file, 1024).ok()? {
+                let batch = batch.ok()?;
+                let sensors = batch.column_by_name("sensor_id")?.as_string::<i32>();
+                let ts = batch.column_by_name("ts")?.as_primitive::<arrow::datatypes::TimestampMillisecondType>();
+                let flags = batch.column_by_name("qc_flags")?.as_primitive::<arrow::datatypes::UInt32Type>();
+                for i in (0..batch.num_rows()).filter(|i| sensors.value(*i) == "h3") {
+                    steps.insert((ts.value(i) / 1000 - base) / 300, i64::from(flags.value(i)));
+                }
+            }
+        }
+    }
+    Some(steps)
+}
+
+/// Wait until h3's rows in the files satisfy `done`, or fail with the last ones seen.
+async fn wait_for_files(data: &Path, base: i64, timeout: Duration, done: impl Fn(&BTreeMap<i64, i64>) -> bool) -> BTreeMap<i64, i64> {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut last = BTreeMap::new();
+    while std::time::Instant::now() < deadline {
+        if let Some(steps) = h3_in_files(data, base) {
+            if done(&steps) {
+                return steps;
+            }
+            last = steps;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("h3 in the files (step: qc_flags) after {timeout:?}: {last:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,38 +186,8 @@ async fn the_simulators_spikes_and_frozen_sensors_are_flagged() {
     })
     .unwrap();
 
-    // What the simulator injected: spiked readings, and for frozen readings their position in
-    // the identical run (the run starts one reading before the first `Stuck` one).
-    let mut spikes = BTreeSet::new();
-    let mut frozen = BTreeMap::new();
-    // Readings in the hour after a frozen period, when a level shift may be STEP-flagged.
-    let mut thawing = BTreeSet::new();
-    let mut series: BTreeMap<String, BTreeMap<i64, f64>> = BTreeMap::new();
-    let mut state: BTreeMap<String, (i64, i64)> = BTreeMap::new(); // (run, readings since thaw)
-    for m in fleet.messages() {
-        for r in m.readings().unwrap() {
-            let key = (r.sensor.clone(), r.ts.timestamp());
-            series.entry(r.sensor.clone()).or_default().insert(r.ts.timestamp(), r.temperature_c);
-            if m.anomalies.contains(Anomaly::Spike) {
-                spikes.insert(key.clone());
-            }
-            let (run, since_thaw) = state.entry(r.sensor.clone()).or_insert((0, i64::MAX));
-            if m.anomalies.contains(Anomaly::Stuck) {
-                *run += 1;
-                frozen.insert(key, *run);
-            } else {
-                if *run > 0 {
-                    *since_thaw = 0;
-                }
-                *run = 0;
-                if *since_thaw < 12 {
-                    thawing.insert(key);
-                    *since_thaw += 1;
-                }
-            }
-        }
-    }
-    assert!(spikes.len() >= 5 && !frozen.is_empty(), "the fleet has faults to find");
+    let injected = Injected::of(&fleet);
+    assert!(injected.spikes.len() >= 5 && injected.frozen_runs.len() == 3, "the fleet has faults to find");
 
     let stats = publish(&target(port, &unique("pub-")), fleet.messages(), 0.0, None).await.unwrap();
     let total = fleet.expected_distinct_readings().unwrap() as i64;
@@ -167,23 +195,17 @@ async fn the_simulators_spikes_and_frozen_sensors_are_flagged() {
     svc.wait_for("SELECT count(*) FROM readings WHERE network = 'sim'", total, Duration::from_secs(60)).await;
 
     let step = sim_flagged(&svc, STEP).await;
+    let spikes = &injected.spikes;
     assert!(spikes.is_subset(&step), "unflagged spikes: {:?}", spikes.difference(&step).collect::<Vec<_>>());
     // Besides spikes, only the jump back to the real temperature when a frozen sensor thaws.
-    let other: Vec<_> = step.iter().filter(|k| !spikes.contains(*k) && !thawing.contains(*k)).collect();
+    let other: Vec<_> = step.iter().filter(|k| !spikes.contains(*k) && !injected.thawing.contains(*k)).collect();
     assert!(other.is_empty(), "STEP on normal readings: {other:?}");
+    // Each frozen run (3 to 6 hours) whole, from the reading the sensor froze at, and nothing
+    // else: the AR(1) noise (σ 0.15 K) never repeats a value for 3 hours.
     let stuck = sim_flagged(&svc, STUCK).await;
-    // Identical values for an hour: the 12th value of the run (the 11th `Stuck` reading) on.
-    let must: BTreeSet<_> = frozen.iter().filter(|(_, pos)| **pos >= 11).map(|(k, _)| k.clone()).collect();
-    assert!(!must.is_empty());
-    assert!(must.is_subset(&stuck), "missing STUCK flags: {:?}", must.difference(&stuck).collect::<Vec<_>>());
-    // Outside the frozen periods, only where the simulated hour really is flat: the AR(1) noise
-    // (σ 0.15 K, φ 0.9 per 5 min) sometimes varies less than 0.05 K over an hour.
-    for (sensor, t) in stuck.iter().filter(|k| !frozen.contains_key(*k)) {
-        let hour: Vec<f64> = series[sensor].range(t - 3599..=*t).map(|(_, v)| *v).collect();
-        let mean = hour.iter().sum::<f64>() / hour.len() as f64;
-        let std = (hour.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / hour.len() as f64).sqrt();
-        assert!(hour.len() >= 10 && std < 0.05, "{sensor} at {t}: STUCK with std {std:.3} K over {} readings", hour.len());
-    }
+    let must = injected.must_be_stuck();
+    assert_eq!(must, injected.frozen(), "every simulated frozen run lasts the persistence window");
+    assert_eq!(stuck, must, "STUCK rows: missing {:?}, extra {:?}", must.difference(&stuck).collect::<Vec<_>>(), stuck.difference(&must).collect::<Vec<_>>());
 }
 
 /// `(sensor, ts in s)` of the simulated network's readings whose `qc_flags` have `bit`.

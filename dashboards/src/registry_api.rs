@@ -143,6 +143,10 @@ mod tests {
         assert!(err.message.contains("record 2") && err.message.contains("out of range"), "{}", err.message);
         let one = r#"[{"network":"n","sensor_id":"a","lat":43.6,"lon":1.4,"lcz":"D","role":"rural"}]"#;
         assert_eq!(parse_body("application/json", one.as_bytes()).unwrap().len(), 1);
+        let unplaced = r#"[{"network":"n","sensor_id":"a"},{"network":"n","sensor_id":"b","lat":null,"lon":null}]"#;
+        assert!(parse_body("application/json", unplaced.as_bytes()).unwrap().iter().all(|s| s.lat.is_none() && s.lon.is_none()));
+        let half = r#"[{"network":"n","sensor_id":"a","lat":43.6}]"#;
+        assert!(parse_body("application/json", half.as_bytes()).unwrap_err().message.contains("both lat and lon"));
         assert_eq!(parse_body("text/plain", b"x").unwrap_err().status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     }
 

@@ -1,5 +1,7 @@
 //! `POST /api/sql`: run one read-only query. Body: the SQL text (`text/plain`) or
-//! `{"sql": "...", "format": "json"|"csv"|"arrow"}`; `?format=` works too. Errors are JSON
+//! `{"sql": "...", "format": "json"|"csv"|"arrow"}`; `?format=` works too. The result is cut at
+//! `query.max_result_rows`, or at `?max_rows=` when lower (a larger one is refused), with the
+//! header `x-ilot-truncated: true`. Errors are JSON
 //! `{"error": kind, "message": ...}` with 400 (bad or non-read-only SQL), 413 (memory) or
 //! 504 (time limit). While the store has damaged files (left out of the results), answers carry
 //! the header `x-ilot-warning` saying so.
@@ -17,6 +19,7 @@ use crate::error::ApiError;
 #[derive(Debug, serde::Deserialize, Default)]
 pub struct SqlParams {
     format: Option<Format>,
+    max_rows: Option<usize>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -44,8 +47,13 @@ pub async fn post_sql(State(state): State<Arc<HttpState>>, Query(params): Query<
         }
     };
     let format = params.format.or(body_format).unwrap_or(Format::Json);
+    let limit = state.engine.limits().max_result_rows;
+    let max_rows = params.max_rows.unwrap_or(limit);
+    if max_rows == 0 || max_rows > limit {
+        return error(ApiError::bad_request(format!("max_rows: from 1 to {limit} (query.max_result_rows)")));
+    }
     let started = std::time::Instant::now();
-    let result = state.engine.query(&sql).await;
+    let result = state.engine.query_at_most(&sql, max_rows).await;
     metrics::histogram!("ilot_sql_seconds").record(started.elapsed().as_secs_f64());
     match result {
         Ok(r) => match render(format, &r.schema, &r.batches) {

@@ -41,7 +41,9 @@ pub enum MessageKind {
     Malformed(MalformedKind),
 }
 
-/// Stuck period of a sensor: values frozen at step `first_step`'s until `end_step` (excluded).
+/// Stuck period of a sensor: values frozen at step `first_step`'s until `end_step` (excluded):
+/// one run of identical values, from the reading the sensor froze at (`first_step`, not marked
+/// `Stuck`) to its last `Stuck` reading.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct StuckEpisode {
     pub(crate) first_step: u64,
@@ -60,7 +62,8 @@ pub(crate) struct SensorPlan {
     pub(crate) fault_seed: u64,
 }
 
-/// Stuck periods last 3 to 6 hours.
+/// A frozen sensor's run of identical values lasts 3 to 6 hours (first to last reading): real
+/// frozen sensors stay frozen for hours, and 3 hours is ilot's default persistence window.
 const STUCK_HOURS: std::ops::RangeInclusive<u32> = 3..=6;
 
 #[derive(Debug, Clone)]
@@ -91,10 +94,11 @@ impl Fleet {
         for i in index::sample(&mut rng, n, faults.stuck_sensors) {
             let first_step = rng.random_range(0..horizon.div_ceil(2));
             let hours = rng.random_range(STUCK_HOURS);
+            // The `Stuck` readings after the one the sensor froze at.
             let steps = u64::from((hours * 3600).div_ceil(config.cadence_s)).max(2);
             stuck[i] = Some(StuckEpisode {
                 first_step,
-                end_step: first_step + steps,
+                end_step: first_step + 1 + steps,
             });
         }
         let mut clock_skew = vec![TimeDelta::zero(); n];

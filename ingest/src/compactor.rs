@@ -1,29 +1,40 @@
 //! Compaction: once a day is closed (its end plus `compaction_delay` has passed), merge the
-//! files of each (network, day) into one sorted file, with its hourly rollup. The swap is atomic for readers: the new
-//! file replaces the old ones in the manifest and in the query state in one critical section, and
-//! the old files are deleted only after a grace period longer than any query may run.
+//! files of each (network, day) into one sorted file, with its hourly rollup. The swap
+//! ([`Store::replace_readings`], also used when stored flags change) is atomic for readers: the
+//! new file replaces the old ones in the manifest and in the query state in one critical
+//! section, and the old files are deleted only after a grace period longer than any query may
+//! run.
 
 use object_store::ObjectStoreExt;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arrow::array::RecordBatch;
+
 use crate::layout::{Dataset, PartitionKey};
-use crate::manifest::DataFile;
+use crate::manifest::{DataFile, Manifest};
 use crate::parquet_file::sorted_file_batch;
 use crate::store::{Store, StoreError};
 
-/// Files replaced by compaction, waiting for their grace period to end.
+/// Files replaced (by compaction or new flags), waiting for their grace period to end.
 #[derive(Default)]
 pub struct Retired {
     files: Vec<(Instant, String)>,
+}
+
+/// Old readings files of this writer, and what replaces them: one file of `batch`.
+pub(crate) struct Replacement {
+    pub old: Vec<DataFile>,
+    pub partition: PartitionKey,
+    pub batch: RecordBatch,
 }
 
 impl Store {
     /// Compact every closed (network, day) partition with more than one readings file, after
     /// quarantining this writer's unreadable files and writing missing or damaged rollups
     /// (damaged files are left alone). Returns the number of partitions compacted.
-    pub async fn compact(&self, now_ms: i64, delay: Duration, retired: &mut Retired) -> Result<usize, StoreError> {
+    pub async fn compact(&self, now_ms: i64, delay: Duration) -> Result<usize, StoreError> {
         self.quarantine_unreadable_files().await?;
         self.write_missing_rollups().await?;
         let started = Instant::now();
@@ -42,26 +53,10 @@ impl Store {
             let merged = sorted_file_batch(&batches)?;
             let rows_in: u64 = files.iter().map(|f| f.rows).sum();
             assert_eq!(merged.num_rows() as u64, rows_in, "compaction must neither lose nor invent rows");
-            let new_file = self.put_file(&mut manifest, Dataset::Readings, &partition, &merged, 1).await?;
-            let old: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
-            self.make_durable(new_file.object_paths()).await?;
-            manifest
-                .commit(self.object_store.as_ref(), &self.writer, |m| {
-                    m.files.retain(|f| !old.contains(&f.path.as_str()));
-                    m.files.push(new_file.clone());
-                })
-                .await?;
-            self.make_durable([crate::layout::manifest_path(&self.writer).as_ref()]).await?;
-            {
-                let mut state = self.state.write().expect("store lock");
-                state.files.retain(|f| !old.contains(&f.path.as_str()));
-                state.files.push(Arc::new(new_file));
-            }
-            let old_objects: Vec<String> = files.iter().flat_map(DataFile::object_paths).collect();
-            self.damage.forget(&old_objects);
-            retired.files.extend(old_objects.into_iter().map(|p| (Instant::now(), p)));
+            let count = files.len();
+            self.replace_readings(&mut manifest, vec![Replacement { old: files, partition: partition.clone(), batch: merged }]).await?;
             compacted += 1;
-            tracing::info!(partition = ?partition, files = files.len(), rows = rows_in, "compacted");
+            tracing::info!(partition = ?partition, files = count, rows = rows_in, "compacted");
         }
         drop(manifest);
         if compacted > 0 {
@@ -120,10 +115,39 @@ impl Store {
         Ok(done)
     }
 
+    /// Replace readings files of this writer, each group of old files by one file of its
+    /// batch (file schema, sorted as files are: see `sorted_file_batch`), with its hourly
+    /// rollup: written and made durable, then swapped in the manifest and in the query state;
+    /// the old files are retired.
+    pub(crate) async fn replace_readings(&self, manifest: &mut Manifest, replacements: Vec<Replacement>) -> Result<(), StoreError> {
+        for Replacement { old: files, partition, batch } in replacements {
+            let new_file = self.put_file(manifest, Dataset::Readings, &partition, &batch, 1).await?;
+            let old: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+            self.make_durable(new_file.object_paths()).await?;
+            manifest
+                .commit(self.object_store.as_ref(), &self.writer, |m| {
+                    m.files.retain(|f| !old.contains(&f.path.as_str()));
+                    m.files.push(new_file.clone());
+                })
+                .await?;
+            self.make_durable([crate::layout::manifest_path(&self.writer).as_ref()]).await?;
+            {
+                let mut state = self.state.write().expect("store lock");
+                state.files.retain(|f| !old.contains(&f.path.as_str()));
+                state.files.push(Arc::new(new_file));
+            }
+            let old_objects: Vec<String> = files.iter().flat_map(DataFile::object_paths).collect();
+            self.damage.forget(&old_objects);
+            self.retired.lock().expect("retired lock").files.extend(old_objects.into_iter().map(|p| (Instant::now(), p)));
+        }
+        Ok(())
+    }
+
     /// Delete retired files whose grace period is over.
-    pub async fn delete_retired(&self, retired: &mut Retired, grace: Duration) {
+    pub async fn delete_retired(&self, grace: Duration) {
+        let retired = std::mem::take(&mut self.retired.lock().expect("retired lock").files);
         let mut keep = Vec::new();
-        for (at, path) in retired.files.drain(..) {
+        for (at, path) in retired {
             if at.elapsed() < grace {
                 keep.push((at, path));
             } else if let Err(e) = self.object_store.delete(&object_store::path::Path::from(path.as_str())).await {
@@ -131,7 +155,7 @@ impl Store {
                 keep.push((at, path));
             }
         }
-        retired.files = keep;
+        self.retired.lock().expect("retired lock").files.extend(keep);
     }
 }
 
@@ -143,16 +167,15 @@ pub async fn run_compactor(
     grace: Duration,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut retired = Retired::default();
     loop {
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = shutdown.changed() => break,
         }
-        if let Err(e) = store.compact(chrono::Utc::now().timestamp_millis(), delay, &mut retired).await {
+        if let Err(e) = store.compact(chrono::Utc::now().timestamp_millis(), delay).await {
             metrics::counter!("ilot_compaction_errors_total").increment(1);
             tracing::error!(error = %e, "compaction failed; will retry");
         }
-        store.delete_retired(&mut retired, grace).await;
+        store.delete_retired(grace).await;
     }
 }

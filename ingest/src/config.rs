@@ -75,6 +75,9 @@ pub struct MqttConfig {
     /// Receive window asked from the broker (MQTT 5 Receive Maximum); set the broker's
     /// `max_inflight_messages` to match for MQTT 3.1.1.
     pub receive_maximum: u16,
+    /// Watch the broker's count of dropped messages (`$SYS` statistics, see
+    /// `intake::broker_stats`); off for a broker whose ACL refuses `$SYS`.
+    pub broker_stats: bool,
     /// PEM file of the CA that signed the broker's certificate; system roots when absent.
     pub ca_file: Option<PathBuf>,
     /// SensorThings datastream id → `network/sensor`.
@@ -94,6 +97,7 @@ impl Default for MqttConfig {
             keep_alive_s: 30,
             session_expiry_s: 7 * 24 * 3600,
             receive_maximum: 1000,
+            broker_stats: true,
             ca_file: None,
             datastreams: BTreeMap::new(),
         }
@@ -138,6 +142,7 @@ impl IntakeConfig {
             max_batch_records: self.max_batch_records,
             max_future_skew_ms: self.max_future_skew_s * 1000,
             max_age_ms: self.max_age_days * 86_400_000,
+            earliest_ms: i64::MIN,
         }
     }
 }

@@ -51,10 +51,13 @@ pub enum DeadLetterReason {
     UnknownSensor,
     /// SensorThings Datastream id not mapped to a sensor.
     UnknownDatastream,
+    /// SenML records of a sensor and instant with humidity or battery but no temperature (a
+    /// volts-only pack): a reading needs a temperature. Last, as variants are numbered in the WAL.
+    NoTemperature,
 }
 
 impl DeadLetterReason {
-    pub const ALL: [DeadLetterReason; 21] = [
+    pub const ALL: [DeadLetterReason; 22] = [
         Self::PayloadTooLarge,
         Self::NotUtf8,
         Self::EmptyPayload,
@@ -76,6 +79,7 @@ impl DeadLetterReason {
         Self::BatchTooLarge,
         Self::UnknownSensor,
         Self::UnknownDatastream,
+        Self::NoTemperature,
     ];
 
     pub fn code(self) -> &'static str {
@@ -101,6 +105,7 @@ impl DeadLetterReason {
             Self::BatchTooLarge => "batch_too_large",
             Self::UnknownSensor => "unknown_sensor",
             Self::UnknownDatastream => "unknown_datastream",
+            Self::NoTemperature => "no_temperature",
         }
     }
 }

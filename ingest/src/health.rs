@@ -1,5 +1,5 @@
 //! Intake health as seen by `/healthz`: broker connection, subscription, reconnects, WAL errors
-//! and damage, and when the last message arrived. Written by the intake tasks, read by the HTTP
+//! and damage, messages the broker dropped, and when the last message arrived. Written by the intake tasks, read by the HTTP
 //! side.
 
 use std::collections::VecDeque;
@@ -11,6 +11,9 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 /// broker refusing us) ingests little or nothing between its reconnects.
 pub const FLAPPING_LOSSES: usize = 3;
 pub const FLAPPING_WINDOW_MS: i64 = 60_000;
+
+/// How long `/healthz` warns after the broker's count of dropped messages last rose.
+pub const BROKER_DROPS_WARNING_MS: i64 = 3_600_000;
 
 #[derive(Debug, Default)]
 pub struct IntakeHealth {
@@ -25,6 +28,18 @@ pub struct IntakeHealth {
     wal_error: Mutex<Option<String>>,
     /// Unreadable regions found in the WAL at start: acknowledged readings may be lost.
     wal_damage: Mutex<Vec<String>>,
+    broker_drops: Mutex<Option<BrokerDrops>>,
+}
+
+/// The broker's count of dropped messages as last seen (`intake::broker_stats`).
+#[derive(Debug, Clone, Copy)]
+struct BrokerDrops {
+    /// The broker's cumulative counter (summed over its nodes).
+    dropped: u64,
+    /// Its rises while this process watched.
+    observed: u64,
+    /// When it last rose (ms since epoch; the first sighting of a non-zero count is one), 0 never.
+    last_rise_ms: i64,
 }
 
 /// What `/healthz` reports.
@@ -41,6 +56,8 @@ pub struct HealthReport {
     pub problems: Vec<String>,
     /// What was damaged or lost while the intake still works (the service is degraded).
     pub warnings: Vec<String>,
+    /// The broker's count of messages it dropped, as last seen (`null` without `$SYS` statistics).
+    pub broker_messages_dropped: Option<u64>,
 }
 
 impl IntakeHealth {
@@ -84,10 +101,19 @@ impl IntakeHealth {
         *self.wal_damage.lock().expect("health lock") = damage;
     }
 
+    /// The broker's drop counter as last seen: `dropped` in all, `observed` of them while this
+    /// process watched, the last rise at `rose_at_ms` (none yet: `None`).
+    pub fn set_broker_drops(&self, dropped: u64, observed: u64, rose_at_ms: Option<i64>) {
+        let mut drops = self.broker_drops.lock().expect("health lock");
+        let last_rise_ms = rose_at_ms.or(drops.map(|d| d.last_rise_ms)).unwrap_or(0);
+        *drops = Some(BrokerDrops { dropped, observed, last_rise_ms });
+    }
+
     /// Healthy when connected and subscribed (after a loss, once `disconnect_grace_ms` has
     /// passed: 0 by default), not reconnecting repeatedly ([`FLAPPING_LOSSES`] losses in a
     /// minute) and the WAL accepts writes. `max_silence_ms`, when set, also fails a subscribed
-    /// intake that has received nothing for that long. WAL damage found at start is a warning.
+    /// intake that has received nothing for that long. WAL damage found at start is a warning, so
+    /// is a rise of the broker's drop counter in the last [`BROKER_DROPS_WARNING_MS`].
     pub fn report(&self, now_ms: i64, disconnect_grace_ms: i64, max_silence_ms: Option<i64>) -> HealthReport {
         let connected = self.connected.load(Ordering::SeqCst);
         let subscribed = self.subscribed.load(Ordering::SeqCst);
@@ -117,6 +143,20 @@ impl IntakeHealth {
         {
             problems.push(format!("intake stalled: no message for {} s", (now_ms - last) / 1000));
         }
+        let mut warnings = self.wal_damage.lock().expect("health lock").clone();
+        let drops = *self.broker_drops.lock().expect("health lock");
+        if let Some(d) = drops
+            && d.last_rise_ms != 0
+            && now_ms - d.last_rise_ms < BROKER_DROPS_WARNING_MS
+        {
+            warnings.push(format!(
+                "the broker dropped messages: its counter reads {} ({} while ilot watched), last rise seen {} s ago; QoS 1 readings it \
+                 acknowledged to sensors may be lost: set max_queued_messages 0 and max_queued_bytes as in deploy/mosquitto",
+                d.dropped,
+                d.observed,
+                (now_ms - d.last_rise_ms) / 1000
+            ));
+        }
         HealthReport {
             healthy: problems.is_empty(),
             connected,
@@ -125,7 +165,8 @@ impl IntakeHealth {
             last_message_ms: (last != 0).then_some(last),
             reconnects_last_minute,
             problems,
-            warnings: self.wal_damage.lock().expect("health lock").clone(),
+            warnings,
+            broker_messages_dropped: drops.map(|d| d.dropped),
         }
     }
 }
@@ -160,5 +201,25 @@ mod tests {
         let r = h.report(5_000, 0, None);
         assert!(!r.healthy && r.problems.iter().any(|p| p.contains("lost 4 times") && p.contains("payload size")), "{r:?}");
         assert!(h.report(5_000 + FLAPPING_WINDOW_MS, 0, None).healthy, "a quiet minute later");
+    }
+
+    #[test]
+    fn broker_drops_warn_for_an_hour_after_the_last_rise_without_failing_health() {
+        let h = IntakeHealth::default();
+        h.set_connected();
+        h.set_subscribed();
+        let r = h.report(1_000, 0, None);
+        assert!(r.healthy && r.warnings.is_empty() && r.broker_messages_dropped.is_none(), "{r:?}");
+        h.set_broker_drops(0, 0, None);
+        assert_eq!(h.report(2_000, 0, None).broker_messages_dropped, Some(0));
+        h.set_broker_drops(400, 400, Some(10_000));
+        let r = h.report(70_000, 0, None);
+        assert!(r.healthy && r.broker_messages_dropped == Some(400), "{r:?}");
+        assert!(r.warnings.len() == 1 && r.warnings[0].contains("reads 400 (400 while ilot watched), last rise seen 60 s ago"), "{r:?}");
+        // Seen again, unchanged: the warning still dates from the rise.
+        h.set_broker_drops(400, 400, None);
+        assert!(!h.report(10_000 + BROKER_DROPS_WARNING_MS - 1, 0, None).warnings.is_empty());
+        let r = h.report(10_000 + BROKER_DROPS_WARNING_MS, 0, None);
+        assert!(r.healthy && r.warnings.is_empty() && r.broker_messages_dropped == Some(400), "{r:?}");
     }
 }

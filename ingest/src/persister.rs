@@ -1,8 +1,9 @@
 //! The persister: every `persist_interval`, close the WAL segment, write what it covered as
 //! sorted Parquet (one file per dataset partition, one atomic put each, each readings file with
 //! its hourly rollup), publish the files in the
-//! manifest, drop the rows from memory in the same critical section, and only then delete the
-//! WAL segments. A crash anywhere in between replays the WAL; deduplication makes that exact.
+//! manifest, drop the rows from memory in the same critical section, mark the earlier readings of
+//! the runs found stuck in this writer's files (`stuck_runs`), and only then delete the WAL
+//! segments. A crash anywhere in between replays the WAL; deduplication makes that exact.
 
 use arrow::array::{ArrayRef, BinaryBuilder, RecordBatch, StringBuilder, TimestampMillisecondBuilder};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
@@ -17,6 +18,7 @@ use crate::rollup;
 use crate::parquet_file::{encode, sorted_file_batch};
 use crate::schema::readings_to_batch;
 use crate::store::{Store, StoreError, date_of};
+use crate::qc::StuckRun;
 use crate::wal::CommitterHandle;
 use crate::{DeadLetter, Reading};
 
@@ -101,7 +103,7 @@ impl Store {
     /// Persist everything applied from WAL segments up to `closed`.
     pub async fn persist(&self, closed: u64) -> Result<PersistOutcome, StoreError> {
         let started = Instant::now();
-        let (readings, dead, conflicts) = {
+        let (readings, dead, conflicts, stuck_runs) = {
             let state = self.state.read().expect("store lock");
             let readings: BTreeMap<PartitionKey, Vec<RecordBatch>> = state
                 .readings
@@ -111,9 +113,10 @@ impl Store {
                 .collect();
             let dead: Vec<DeadLetter> = state.dead_letters.iter().filter(|b| b.segment <= closed).map(|b| b.item.clone()).collect();
             let conflicts: Vec<Reading> = state.conflicts.iter().filter(|b| b.segment <= closed).map(|b| b.item.clone()).collect();
-            (readings, dead, conflicts)
+            let stuck_runs: Vec<StuckRun> = state.stuck_runs.iter().filter(|b| b.segment <= closed).map(|b| b.item.clone()).collect();
+            (readings, dead, conflicts, stuck_runs)
         };
-        if readings.is_empty() && dead.is_empty() && conflicts.is_empty() {
+        if readings.is_empty() && dead.is_empty() && conflicts.is_empty() && stuck_runs.is_empty() {
             return Ok(PersistOutcome::default());
         }
         let mut manifest = self.manifest.lock().await;
@@ -168,6 +171,11 @@ impl Store {
             state.readings.retain(|_, bs| !bs.is_empty());
             state.dead_letters.retain(|b| b.segment > closed);
             state.conflicts.retain(|b| b.segment > closed);
+        }
+        // The runs' readings are all in files now (those still in memory were marked there).
+        if !stuck_runs.is_empty() {
+            self.mark_stuck_in_files(&mut manifest, &stuck_runs).await?;
+            self.state.write().expect("store lock").stuck_runs.retain(|b| b.segment > closed);
         }
         metrics::histogram!("ilot_persist_seconds").record(started.elapsed().as_secs_f64());
         metrics::counter!("ilot_persisted_rows_total").increment(outcome.rows);

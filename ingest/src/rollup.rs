@@ -1,5 +1,7 @@
 //! The hourly rollup: for each sensor and UTC hour, the count, sum, minimum and maximum of its
-//! QC-passed temperatures (no failed temperature check, `qc_flags & TEMPERATURE_FAILURES = 0`).
+//! QC-passed temperatures (no failed temperature check, `qc_flags & TEMPERATURE_FAILURES = 0`),
+//! and the count and sum of all its stored temperatures whatever their flags (`raw_`: the
+//! input of CrowdQC+, which is the quality control of crowdsourced networks).
 //! Written beside every readings file when it is persisted or compacted
 //! (`rollups/hourly/…`, see `layout`), and computed on the fly for rows still in memory, so the
 //! hourly analytics never rescan raw readings.
@@ -9,7 +11,7 @@
 //! mean does not depend on the order of addition), minima and maxima combine.
 
 use arrow::array::{
-    ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
+    Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
 };
 use arrow::datatypes::{DataType, Decimal128Type, Field, Float64Type, Int64Type, Schema, SchemaRef, TimeUnit, TimestampMillisecondType, UInt32Type};
 use std::collections::{BTreeMap, HashMap};
@@ -21,7 +23,7 @@ use crate::store::{Store, StoreError};
 
 /// Version of what a rollup file holds. A file written with another version (another QC mask
 /// or schema) is ignored and recomputed from its readings file.
-pub const ROLLUP_VERSION: u32 = 1;
+pub const ROLLUP_VERSION: u32 = 2;
 
 const HOUR_MS: i64 = 3_600_000;
 
@@ -31,8 +33,10 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("hour", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
         Field::new("samples", DataType::Int64, false),
         Field::new("temperature_sum_centi", DataType::Int64, false),
-        Field::new("temperature_min_c", DataType::Float64, false),
-        Field::new("temperature_max_c", DataType::Float64, false),
+        Field::new("temperature_min_c", DataType::Float64, true),
+        Field::new("temperature_max_c", DataType::Float64, true),
+        Field::new("raw_samples", DataType::Int64, false),
+        Field::new("raw_temperature_sum_centi", DataType::Int64, false),
     ]))
 });
 
@@ -41,20 +45,34 @@ pub fn rollup_schema() -> SchemaRef {
     SCHEMA.clone()
 }
 
+/// One sensor-hour: its QC-passed temperatures (extremes `i64::MAX` / `i64::MIN` while there is
+/// none) and every stored temperature (`raw_`), which CrowdQC+ reads.
 #[derive(Clone, Copy)]
 struct Hour {
     samples: i64,
     sum_centi: i64,
     min_centi: i64,
     max_centi: i64,
+    raw_samples: i64,
+    raw_sum_centi: i64,
 }
 
 impl Hour {
+    fn of(centi: i64, passed: bool) -> Self {
+        if passed {
+            Hour { samples: 1, sum_centi: centi, min_centi: centi, max_centi: centi, raw_samples: 1, raw_sum_centi: centi }
+        } else {
+            Hour { samples: 0, sum_centi: 0, min_centi: i64::MAX, max_centi: i64::MIN, raw_samples: 1, raw_sum_centi: centi }
+        }
+    }
+
     fn merge(&mut self, o: Hour) {
         self.samples += o.samples;
         self.sum_centi += o.sum_centi;
         self.min_centi = self.min_centi.min(o.min_centi);
         self.max_centi = self.max_centi.max(o.max_centi);
+        self.raw_samples += o.raw_samples;
+        self.raw_sum_centi += o.raw_sum_centi;
     }
 }
 
@@ -74,8 +92,9 @@ impl HourlyRollup {
         hours.entry(hour_ms).and_modify(|known| known.merge(h)).or_insert(h);
     }
 
-    /// Add the QC-passed rows of a readings batch (stored or file schema: `sensor_id`, `ts`,
-    /// `temperature_c` as a decimal in hundredths, `qc_flags`).
+    /// Add the rows of a readings batch (stored or file schema: `sensor_id`, `ts`,
+    /// `temperature_c` as a decimal in hundredths, `qc_flags`): every row to the raw counts, the
+    /// QC-passed ones to the others.
     pub fn add_readings(&mut self, batch: &RecordBatch) {
         let col = |name: &str| batch.column_by_name(name).unwrap_or_else(|| panic!("readings batches have {name}"));
         let sensors = col("sensor_id").as_string::<i32>();
@@ -85,12 +104,8 @@ impl HourlyRollup {
         // Readings files are sorted by (sensor, ts): runs of one sensor-hour fold before the map.
         let mut run: Option<(usize, i64, Hour)> = None;
         for i in 0..batch.num_rows() {
-            if flags.value(i) & TEMPERATURE_FAILURES != 0 {
-                continue;
-            }
             let hour_ms = ts.value(i).div_euclid(HOUR_MS) * HOUR_MS;
-            let v = centi.value(i) as i64;
-            let one = Hour { samples: 1, sum_centi: v, min_centi: v, max_centi: v };
+            let one = Hour::of(centi.value(i) as i64, flags.value(i) & TEMPERATURE_FAILURES == 0);
             match &mut run {
                 Some((at, h, acc)) if *h == hour_ms && sensors.value(*at) == sensors.value(i) => acc.merge(one),
                 _ => {
@@ -114,12 +129,17 @@ impl HourlyRollup {
         let sums = batch.column(3).as_primitive::<Int64Type>();
         let mins = batch.column(4).as_primitive::<Float64Type>();
         let maxs = batch.column(5).as_primitive::<Float64Type>();
+        let raw_samples = batch.column(6).as_primitive::<Int64Type>();
+        let raw_sums = batch.column(7).as_primitive::<Int64Type>();
+        let centi = |a: &Float64Array, i: usize, none: i64| if a.is_null(i) { none } else { (a.value(i) * 100.0).round() as i64 };
         for i in 0..batch.num_rows() {
             let h = Hour {
                 samples: samples.value(i),
                 sum_centi: sums.value(i),
-                min_centi: (mins.value(i) * 100.0).round() as i64,
-                max_centi: (maxs.value(i) * 100.0).round() as i64,
+                min_centi: centi(mins, i, i64::MAX),
+                max_centi: centi(maxs, i, i64::MIN),
+                raw_samples: raw_samples.value(i),
+                raw_sum_centi: raw_sums.value(i),
             };
             self.add(sensors.value(i), hours.value(i), h);
         }
@@ -136,8 +156,10 @@ impl HourlyRollup {
             Arc::new(TimestampMillisecondArray::from_iter_values(rows.iter().map(|((_, h), _)| *h)).with_timezone("UTC")),
             Arc::new(Int64Array::from_iter_values(rows.iter().map(|(_, h)| h.samples))),
             Arc::new(Int64Array::from_iter_values(rows.iter().map(|(_, h)| h.sum_centi))),
-            Arc::new(Float64Array::from_iter_values(rows.iter().map(|(_, h)| h.min_centi as f64 / 100.0))),
-            Arc::new(Float64Array::from_iter_values(rows.iter().map(|(_, h)| h.max_centi as f64 / 100.0))),
+            Arc::new(rows.iter().map(|(_, h)| (h.samples > 0).then(|| h.min_centi as f64 / 100.0)).collect::<Float64Array>()),
+            Arc::new(rows.iter().map(|(_, h)| (h.samples > 0).then(|| h.max_centi as f64 / 100.0)).collect::<Float64Array>()),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|(_, h)| h.raw_samples))),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|(_, h)| h.raw_sum_centi))),
         ];
         RecordBatch::try_new(rollup_schema(), columns).expect("rollup batch matches its schema")
     }
@@ -203,7 +225,7 @@ mod tests {
     }
 
     #[test]
-    fn one_row_per_sensor_hour_of_qc_passed_readings_and_partials_merge_exactly() {
+    fn one_row_per_sensor_hour_passed_and_raw_and_partials_merge_exactly() {
         let h0 = 1_751_328_000_000; // 2025-07-01T00:00Z
         let rows = [
             r("a", h0, 2000, 0),
@@ -212,15 +234,23 @@ mod tests {
             r("a", h0 + 600_000, 2500, crate::qc::UNKNOWN_SENSOR), // not a temperature failure
             r("b", h0 + HOUR_MS + 5, -150, 0),
             r("a", h0 + HOUR_MS, 1900, 0),
+            r("c", h0, 4000, crate::qc::STUCK), // an hour with nothing passed: raw only
         ];
         let whole = rollup_of(&readings_to_batch(&rows));
-        assert_eq!(whole.num_rows(), 3);
+        assert_eq!(whole.num_rows(), 4);
+        let raw = |c| whole.column(c).as_primitive::<Int64Type>().values().to_vec();
+        assert_eq!(raw(6), [4, 1, 1, 1], "every stored temperature counts raw");
+        assert_eq!(raw(7), [2000 + 2050 + 3000 + 2500, 1900, -150, 4000]);
+        assert_eq!(raw(2)[3], 0);
+        assert!(whole.column(4).is_null(3) && whole.column(5).is_null(3), "no extremes without a passed value");
         let sums = whole.column(3).as_primitive::<Int64Type>();
         assert_eq!((sums.value(0), sums.value(1), sums.value(2)), (2000 + 2050 + 2500, 1900, -150));
         assert_eq!(whole.column(4).as_primitive::<Float64Type>().value(0), 20.0);
         assert_eq!(whole.column(5).as_primitive::<Float64Type>().value(0), 25.0);
         assert_eq!(whole.column(4).as_primitive::<Float64Type>().value(2), -1.5);
         assert_eq!(whole.column(2).as_primitive::<Int64Type>().values().iter().sum::<i64>(), 5);
+        let rows = &rows[..6];
+        let whole = rollup_of(&readings_to_batch(rows));
 
         // Split in two files plus memory, merged: the same rows, exactly.
         let mut merged = HourlyRollup::default();

@@ -125,6 +125,14 @@ pub fn readings_to_batch(readings: &[Reading]) -> RecordBatch {
     RecordBatch::try_new(stored_schema(), columns).expect("readings batch matches the stored schema")
 }
 
+/// `batch` (file or stored schema) with `flags` as its `qc_flags` column.
+pub fn with_qc_flags(batch: &RecordBatch, flags: Vec<u32>) -> RecordBatch {
+    let index = batch.schema().index_of("qc_flags").expect("readings batches have qc_flags");
+    let mut columns = batch.columns().to_vec();
+    columns[index] = Arc::new(arrow::array::UInt32Array::from(flags));
+    RecordBatch::try_new(batch.schema(), columns).expect("same schema, same length")
+}
+
 /// The partition (network, day) of an in-memory batch of the store (one partition per batch).
 pub fn partition_of_batch(b: &RecordBatch) -> (String, i32) {
     let network = b.column_by_name("network").expect("stored batches have network").as_string::<i32>().value(0).to_owned();

@@ -44,6 +44,8 @@ pub(crate) struct State {
     pub readings: BTreeMap<PartitionKey, Vec<Buffered<RecordBatch>>>,
     pub dead_letters: Vec<Buffered<DeadLetter>>,
     pub conflicts: Vec<Buffered<Reading>>,
+    /// Runs found stuck, to mark in this writer's files at the next persist (see `stuck_runs`).
+    pub stuck_runs: Vec<Buffered<qc::StuckRun>>,
     /// Rows in `readings`, kept up to date by whoever changes it.
     pub buffered_rows: usize,
 }
@@ -70,6 +72,8 @@ pub struct Store {
     pub(crate) latest: LatestReadings,
     /// Files found missing or unreadable: left out of snapshots and reads (see `damage`).
     pub(crate) damage: DamagedFiles,
+    /// Files replaced (compaction, new flags), deleted after a grace period (see `compactor`).
+    pub(crate) retired: Mutex<crate::compactor::Retired>,
 }
 
 pub fn date_of(ts_ms: i64) -> NaiveDate {
@@ -100,6 +104,7 @@ impl Store {
             local_root: std::sync::OnceLock::new(),
             latest: LatestReadings::default(),
             damage: DamagedFiles::default(),
+            retired: Mutex::default(),
         });
         store.check_presence(&files).await?;
         store.damage.publish_gauge();
@@ -182,6 +187,7 @@ impl Store {
         let mut fresh: BTreeMap<PartitionKey, Vec<Reading>> = BTreeMap::new();
         let mut dead = Vec::new();
         let mut conflicts = Vec::new();
+        let mut stuck_runs = Vec::new();
         {
             let mut index = self.index.lock().expect("key index lock");
             for entry in entries {
@@ -209,6 +215,7 @@ impl Store {
                             }
                         }
                     }
+                    WalEntry::StuckRun(run) => stuck_runs.push(Buffered { segment, item: run }),
                 }
             }
         }
@@ -225,6 +232,10 @@ impl Store {
         }
         state.dead_letters.extend(dead);
         state.conflicts.extend(conflicts);
+        for run in &stuck_runs {
+            state.mark_stuck_in_memory(&run.item);
+        }
+        state.stuck_runs.extend(stuck_runs);
         metrics::gauge!("ilot_buffered_rows").set(state.buffered_rows as f64);
     }
 

@@ -181,14 +181,26 @@ impl QueryEngine {
 
     /// Run one read-only SQL statement.
     pub async fn query(&self, sql: &str) -> Result<QueryResult, QueryError> {
-        self.run(sql, None).await
+        self.run(sql, None, self.limits.max_result_rows).await
+    }
+
+    /// [`Self::query`] with the result cut at `max_rows` when that is below `max_result_rows`.
+    pub async fn query_at_most(&self, sql: &str, max_rows: usize) -> Result<QueryResult, QueryError> {
+        self.run(sql, None, max_rows.min(self.limits.max_result_rows)).await
+    }
+
+    /// A query of ilot's own jobs (CrowdQC+ over a month of a network): never cut at
+    /// `max_result_rows`, which bounds what is sent to a client, but bounded like every query by
+    /// the memory pool and the deadline.
+    pub async fn query_whole(&self, sql: &str) -> Result<QueryResult, QueryError> {
+        self.run(sql, None, usize::MAX).await
     }
 
     /// Run one read-only SQL statement with placeholders `$1`, `$2` … bound to `params`, in
     /// order: the way to put caller-supplied values into a query without formatting them into
     /// SQL text. Same read-only options, limits, deadline and truncation as [`Self::query`].
     pub async fn query_with_params(&self, sql: &str, params: Vec<ScalarValue>) -> Result<QueryResult, QueryError> {
-        self.run(sql, Some(params)).await
+        self.run(sql, Some(params), self.limits.max_result_rows).await
     }
 
     /// Run one of ilot's own jobs (CrowdQC+, summaries) on the query threads, so that its CPU
@@ -201,8 +213,9 @@ impl QueryEngine {
         Ok(self.executor.run(job).await?)
     }
 
-    async fn run(&self, sql: &str, params: Option<Vec<ScalarValue>>) -> Result<QueryResult, QueryError> {
-        let (ctx, limits, running, sql) = (self.ctx.clone(), self.limits.clone(), self.running.clone(), sql.to_owned());
+    async fn run(&self, sql: &str, params: Option<Vec<ScalarValue>>, max_rows: usize) -> Result<QueryResult, QueryError> {
+        let (ctx, mut limits, running, sql) = (self.ctx.clone(), self.limits.clone(), self.running.clone(), sql.to_owned());
+        limits.max_result_rows = max_rows;
         let work = async move {
             // Waiting for a turn counts against the deadline.
             let _turn = running.acquire_owned().await.map_err(|_| ExecutorError::ShutDown)?;
@@ -237,7 +250,9 @@ async fn execute(ctx: &SessionContext, sql: &str, params: Option<Vec<ScalarValue
     };
     // EXPLAIN [ANALYZE] must stay the root of its plan; its answer is small anyway.
     let explain = matches!(df.logical_plan(), LogicalPlan::Explain(_) | LogicalPlan::Analyze(_));
-    let df = if explain { df } else { df.limit(0, Some(limits.max_result_rows + 1)).map_err(df_err)? };
+    // `usize::MAX`: a whole result (`query_whole`), not cut.
+    let cut = !explain && limits.max_result_rows < usize::MAX;
+    let df = if cut { df.limit(0, Some(limits.max_result_rows + 1)).map_err(df_err)? } else { df };
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     // The collected result is charged to the pool like any operator's buffer.
     let memory = MemoryConsumer::new("query result").register(&ctx.runtime_env().memory_pool);

@@ -1,8 +1,8 @@
 //! Rendering query results for people and programs: aligned table, CSV, JSON (array of
-//! objects) and Arrow IPC stream.
+//! objects) and Arrow IPC stream (read back by `ilot sql --server`).
 
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::SchemaRef;
+pub use datafusion::arrow::array::RecordBatch;
+pub use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::error::ArrowError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -36,6 +36,13 @@ impl Format {
             Self::Arrow => "application/vnd.apache.arrow.stream",
         }
     }
+}
+
+/// A result sent as an Arrow IPC stream (`render(Format::Arrow, …)`), read back.
+pub fn read_arrow(bytes: &[u8]) -> Result<(SchemaRef, Vec<RecordBatch>), ArrowError> {
+    let reader = datafusion::arrow::ipc::reader::StreamReader::try_new(bytes, None)?;
+    let schema = reader.schema();
+    Ok((schema, reader.collect::<Result<_, _>>()?))
 }
 
 pub fn render(format: Format, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>, ArrowError> {

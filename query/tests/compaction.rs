@@ -2,7 +2,6 @@
 //! value reads the same from memory as from Parquet.
 
 use ilot_ingest::registry::RegistryHandle;
-use ilot_ingest::compactor::Retired;
 use ilot_ingest::layout::WriterId;
 use ilot_ingest::store::Store;
 use ilot_ingest::wal::WalEntry;
@@ -78,8 +77,7 @@ async fn counts_never_change_while_compaction_runs() {
         })
     };
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let mut retired = Retired::default();
-    assert_eq!(store.compact(now, Duration::ZERO, &mut retired).await.unwrap(), 1);
+    assert_eq!(store.compact(now, Duration::ZERO).await.unwrap(), 1);
     store.persist(6).await.unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -88,7 +86,7 @@ async fn counts_never_change_while_compaction_runs() {
     assert_eq!(count(&engine, "SELECT count(*) AS n FROM readings").await, expected);
     // The same values whether read from memory (before) or from compacted Parquet (after).
     assert_eq!(count(&engine, "SELECT sensor_id, ts, temperature_c, humidity_pct, battery_v FROM readings ORDER BY sensor_id, ts").await, before_sum);
-    store.delete_retired(&mut retired, Duration::ZERO).await;
+    store.delete_retired(Duration::ZERO).await;
     let files = files_under(dir.path(), "readings");
     assert_eq!(files.len(), 2, "one compacted file plus the last persisted one: {files:?}");
 }

@@ -3,7 +3,6 @@
 //! its writer quarantines an unreadable file, rewrites the rollup and, on repair, drops a
 //! missing file from its manifest.
 
-use ilot_ingest::compactor::Retired;
 use ilot_ingest::damage::{FileKind, Problem};
 use ilot_ingest::layout::WriterId;
 use ilot_ingest::registry::RegistryHandle;
@@ -94,7 +93,7 @@ async fn a_file_damaged_while_open_fails_one_query_then_is_left_out() {
 
     // The writer's next compaction run quarantines the unreadable file and rewrites the rollup;
     // a repair drops the missing file from its manifest.
-    store.compact(now, Duration::ZERO, &mut Retired::default()).await.unwrap();
+    store.compact(now, Duration::ZERO).await.unwrap();
     assert!(dir.path().join("quarantine").join(unreadable).is_file() && !path.exists());
     assert!(dir.path().join(&rollup).is_file());
     let left: Vec<String> = store.damaged_files().iter().filter(|d| d.quarantined_to.is_none()).map(|d| d.path.clone()).collect();

@@ -3,7 +3,6 @@
 //! files, compacted), for files written before rollups existed, and the saved latest readings
 //! let a store reopen with its "now".
 
-use ilot_ingest::compactor::Retired;
 use ilot_ingest::layout::WriterId;
 use ilot_ingest::manifest::Manifest;
 use ilot_ingest::registry::RegistryHandle;
@@ -93,10 +92,9 @@ async fn the_rollup_equals_the_readings_aggregate_through_a_days_life() {
 
     // Compaction: one file and one rollup, read straight from Parquet; same rows.
     store.persist(4).await.unwrap();
-    let mut retired = Retired::default();
-    assert_eq!(store.compact(now, Duration::ZERO, &mut retired).await.unwrap(), 1);
+    assert_eq!(store.compact(now, Duration::ZERO).await.unwrap(), 1);
     assert_eq!(table(&engine, FROM_ROLLUP).await, expected, "compacted");
-    store.delete_retired(&mut retired, Duration::ZERO).await;
+    store.delete_retired(Duration::ZERO).await;
     assert_eq!(files_under(dir.path(), "rollups/hourly").len(), 1, "the replaced files' rollups are deleted with them");
     // A closed, compacted day is scanned from its rollup file, with nothing merged in memory
     // (and an analyst's EXPLAIN shows it).

@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 pub use ilot_firmware_sim::{Fleet, MqttTarget, SimConfig, publish};
+use ilot_firmware_sim::Anomaly;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -357,14 +359,104 @@ pub fn parquet_rows(data_dir: &Path) -> i64 {
 
 /// Step `i` of the hand-made QC series shared by the history and import tests (5-minute
 /// cadence, °C): alternating 20.0 / 20.3 (never flagged), a 30 °C spike at step 24, a sensor
-/// frozen at 21.0 °C for steps 36..52, normal again.
+/// frozen at 21.0 °C for steps 36..84 (4 hours: the 37th identical value, step 72, completes
+/// the 3-hour run), normal again.
 #[allow(dead_code)]
 pub fn qc_series_value(i: i64) -> f64 {
     match i {
         24 => 30.0,
-        36..52 => 21.0,
+        36..84 => 21.0,
         _ => 20.0 + 0.3 * (i % 2) as f64,
     }
+}
+
+/// Steps of the QC series frozen at 21.0 °C: the whole run is `STUCK`, its first reading included.
+pub const QC_SERIES_FROZEN: std::ops::RangeInclusive<i64> = 36..=83;
+
+/// A simulated reading: (sensor, ts in s).
+pub type Key = (String, i64);
+
+/// What the simulator injected into a fleet's stream, read before anything is published.
+#[derive(Default)]
+pub struct Injected {
+    pub spikes: BTreeSet<Key>,
+    /// Each frozen period as its run of identical values, in time order: the reading the sensor
+    /// froze at (the one before its first `Stuck` reading, with the same value), then its
+    /// `Stuck` readings.
+    pub frozen_runs: Vec<Vec<Key>>,
+    /// The first hour of readings after a frozen period: the jump back to the real temperature
+    /// may be STEP-flagged until the step limit (which grows with the gap) covers it.
+    pub thawing: BTreeSet<Key>,
+}
+
+impl Injected {
+    /// Read from the fleet's message stream (one reading per message: no backlog faults).
+    pub fn of(fleet: &Fleet) -> Injected {
+        let mut injected = Injected::default();
+        // Per sensor: its previous reading, the frozen run it is in, readings since it thawed.
+        let mut state: BTreeMap<String, (Option<Key>, Option<usize>, u32)> = BTreeMap::new();
+        for m in fleet.messages() {
+            for r in m.readings().unwrap() {
+                let key = (r.sensor.clone(), r.ts.timestamp());
+                if m.anomalies.contains(Anomaly::Spike) {
+                    injected.spikes.insert(key.clone());
+                }
+                let (previous, run, since_thaw) = state.entry(r.sensor.clone()).or_insert((None, None, u32::MAX));
+                if m.anomalies.contains(Anomaly::Stuck) {
+                    let i = *run.get_or_insert_with(|| {
+                        injected.frozen_runs.push(previous.iter().cloned().collect());
+                        injected.frozen_runs.len() - 1
+                    });
+                    injected.frozen_runs[i].push(key.clone());
+                } else {
+                    if run.take().is_some() {
+                        *since_thaw = 0;
+                    }
+                    if *since_thaw < 12 {
+                        injected.thawing.insert(key.clone());
+                        *since_thaw += 1;
+                    }
+                }
+                *previous = Some(key);
+            }
+        }
+        injected
+    }
+
+    /// Every reading of the frozen runs.
+    pub fn frozen(&self) -> BTreeSet<Key> {
+        self.frozen_runs.iter().flatten().cloned().collect()
+    }
+
+    /// What the service must flag `STUCK` under the default persistence rule: every reading of
+    /// the frozen runs lasting the window (3 h) with enough readings (6), the first included.
+    pub fn must_be_stuck(&self) -> BTreeSet<Key> {
+        let limits = ilot_ingest::qc::HistoryLimits::default();
+        let stuck = |run: &&Vec<Key>| {
+            run.len() >= limits.stuck_min_samples as usize && run[run.len() - 1].1 - run[0].1 >= i64::from(limits.stuck_window_s)
+        };
+        self.frozen_runs.iter().filter(stuck).flatten().cloned().collect()
+    }
+}
+
+/// Run `ilot --config <config> <args>` to completion: (stdout, stderr); panics if it fails.
+pub fn ilot_cli(config: &Path, args: &[&str]) -> (String, String) {
+    let out = Command::new(ilot_bin()).arg("--config").arg(config).args(args).env("RUST_LOG", "error").output().expect("run ilot");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+    assert!(out.status.success(), "ilot {args:?} failed:\n{stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
+/// Rows of `query` run by `ilot sql` on the store of `config` (no service), as JSON objects.
+pub fn cli_sql(config: &Path, query: &str) -> Vec<serde_json::Value> {
+    let (stdout, _) = ilot_cli(config, &["sql", "--format", "json", query]);
+    let text = stdout.trim();
+    if text.is_empty() { Vec::new() } else { serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}")) }
+}
+
+/// The one integer `query` returns through `ilot sql`.
+pub fn cli_count(config: &Path, query: &str) -> i64 {
+    cli_sql(config, query)[0].as_object().unwrap().values().next().unwrap().as_i64().unwrap()
 }
 
 /// Peak resident memory (`VmHWM`) of process `pid`, in MiB (0 when unreadable).

@@ -6,9 +6,11 @@
 //!    ▲                                                  │
 //!    └───────────────PUBACK (in order)───── acker ◀─────┘
 //! ```
-//! MQTT 3.1.1 and 5 differ only in `protocol`.
+//! MQTT 3.1.1 and 5 differ only in `protocol`. The poller also watches the broker's count of
+//! the messages it dropped (`broker_stats`, from `$SYS` publishes that never reach the decoder).
 
 mod acks;
+mod broker_stats;
 pub mod connection;
 mod protocol;
 mod router;
@@ -26,6 +28,7 @@ use crate::config::MqttConfig;
 use crate::health::IntakeHealth;
 use crate::qc::SensorHistory;
 use crate::wal::{CommitterHandle, Submission, WalEntry};
+use broker_stats::BrokerStats;
 use protocol::{Client, Events, Grant, SessionEvent};
 
 /// A publish as received, with its connection number.
@@ -63,7 +66,8 @@ impl Intake {
         // Deep enough that the poller never waits on it while the broker keeps to the in-flight
         // window; the poller must keep servicing the connection (pings, PUBACKs).
         let (in_tx, in_rx) = mpsc::channel::<Incoming>(queue_capacity.max(usize::from(cfg.receive_maximum) * 4));
-        let poller = tokio::spawn(poll(events, client.clone(), filters, in_tx, connection.clone(), health, shutdown));
+        let stats = BrokerStats::new(cfg.broker_stats, health.clone());
+        let poller = tokio::spawn(poll(events, client.clone(), filters, in_tx, connection.clone(), health, stats, shutdown));
         let decoder = tokio::spawn(decode(in_rx, router, history, committer));
         let acker = tokio::spawn(acks::run_acker(client, connection, release_rx));
         Ok(Self { poller, decoder, acker })
@@ -83,6 +87,31 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// The SUBSCRIBE awaiting its SUBACK. One at a time, so that each SUBACK is known by its
+/// order: the readings first, then the broker's statistics.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    Readings,
+    BrokerStats,
+}
+
+/// Subscribe from another task: awaiting a client call in the poller would deadlock the event loop.
+fn subscribe(client: &Client, filters: Vec<String>, at_least_once: bool) {
+    let client = client.clone();
+    tokio::spawn(async move {
+        if let Err(e) = client.subscribe(filters, at_least_once).await {
+            tracing::error!(error = %e, "subscribe request failed");
+        }
+    });
+}
+
+/// Ask for the broker's statistics (QoS 0, never shared) when they are watched.
+fn subscribe_broker_stats(client: &Client, stats: &BrokerStats) -> Option<Pending> {
+    subscribe(client, stats.filters()?, false);
+    Some(Pending::BrokerStats)
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn poll(
     mut events: Events,
     client: Client,
@@ -90,9 +119,11 @@ async fn poll(
     tx: mpsc::Sender<Incoming>,
     connection: Arc<AtomicU64>,
     health: Arc<IntakeHealth>,
+    mut stats: BrokerStats,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut backoff = Duration::from_millis(100);
+    let mut pending = None;
     loop {
         let event = tokio::select! {
             e = events.next() => e,
@@ -104,20 +135,20 @@ async fn poll(
                 let n = connection.fetch_add(1, Ordering::SeqCst) + 1;
                 health.set_connected();
                 tracing::info!(connection = n, session_present, "connected to broker");
-                if session_present {
+                pending = if session_present {
                     health.set_subscribed();
+                    subscribe_broker_stats(&client, &stats)
                 } else {
-                    // A new session: the broker forgot our subscriptions. Subscribe from another
-                    // task; awaiting a client call here would deadlock the event loop.
-                    let (client, filters) = (client.clone(), filters.clone());
-                    tokio::spawn(async move {
-                        if let Err(e) = client.subscribe(filters).await {
-                            tracing::error!(error = %e, "subscribe request failed");
-                        }
-                    });
-                }
+                    // A new session: the broker forgot our subscriptions.
+                    subscribe(&client, filters.clone(), true);
+                    Some(Pending::Readings)
+                };
             }
             SessionEvent::Subscribed(grants) => {
+                if pending.take() == Some(Pending::BrokerStats) {
+                    stats.granted(&grants, now_ms());
+                    continue;
+                }
                 let mut ok = true;
                 for g in &grants {
                     match g {
@@ -136,8 +167,14 @@ async fn poll(
                 if ok {
                     health.set_subscribed();
                 }
+                pending = subscribe_broker_stats(&client, &stats);
             }
             SessionEvent::Message(publish) => {
+                // Broker statistics are neither readings nor intake traffic (QoS 0: no PUBACK owed).
+                if broker_stats::is_broker_stats(&publish.topic()) {
+                    stats.received(&publish.topic(), publish.payload(), now_ms());
+                    continue;
+                }
                 let received_at_ms = now_ms();
                 health.message_received(received_at_ms);
                 metrics::counter!("ilot_messages_received_total").increment(1);
@@ -146,8 +183,11 @@ async fn poll(
                     break;
                 }
             }
-            SessionEvent::Other => {}
+            SessionEvent::Other => stats.check_silence(now_ms()),
             SessionEvent::Lost(e) => {
+                if pending.take() == Some(Pending::BrokerStats) {
+                    stats.refused_by_disconnect();
+                }
                 metrics::counter!("ilot_broker_connection_errors_total").increment(1);
                 health.set_disconnected(now_ms(), e.clone());
                 tracing::warn!(error = %e, retry_in = ?backoff, "broker connection lost; reconnecting");
@@ -169,7 +209,8 @@ async fn poll(
 }
 
 /// The single sequential decode task: route each publish, then run the history checks on its
-/// readings (in `ts` order) before they reach the WAL, so the WAL carries every flag.
+/// readings (in `ts` order) before they reach the WAL, so the WAL carries every flag, and log
+/// after them the runs they showed to be stuck, which mark earlier readings.
 async fn decode(
     mut rx: mpsc::Receiver<Incoming>,
     router: Arc<Router>,
@@ -178,12 +219,13 @@ async fn decode(
 ) {
     while let Some(m) = rx.recv().await {
         let mut entries = router.route(&m.publish.topic(), m.publish.payload(), m.received_at_ms);
+        let mut stuck = Vec::new();
         for entry in &mut entries {
             if let WalEntry::Readings(readings) = entry {
-                // Each sensor is expected at its registered cadence (5 minutes when unknown).
-                history.check_batch(readings, |r| router.cadence_s(&r.network, &r.sensor_id));
+                stuck.extend(history.check_batch(readings, |network| router.history_limits(network)));
             }
         }
+        entries.extend(stuck.into_iter().map(WalEntry::StuckRun));
         let last = entries.len().saturating_sub(1);
         let mut token = m.publish.needs_ack().then(|| AckToken { connection: m.connection, publish: m.publish });
         for (i, entry) in entries.into_iter().enumerate() {

@@ -77,16 +77,17 @@ impl Client {
         }
     }
 
-    pub async fn subscribe(&self, filters: Vec<String>) -> Result<(), String> {
+    /// One SUBSCRIBE of `filters`, all at QoS 1 (`at_least_once`) or all at QoS 0.
+    pub async fn subscribe(&self, filters: Vec<String>, at_least_once: bool) -> Result<(), String> {
         match self {
-            Client::V311(c) => c
-                .subscribe_many(filters.into_iter().map(|f| rumqttc::SubscribeFilter::new(f, rumqttc::QoS::AtLeastOnce)))
-                .await
-                .map_err(|e| e.to_string()),
-            Client::V5(c) => c
-                .subscribe_many(filters.into_iter().map(|f| v5p::Filter::new(f, rumqttc::v5::mqttbytes::QoS::AtLeastOnce)))
-                .await
-                .map_err(|e| e.to_string()),
+            Client::V311(c) => {
+                let qos = if at_least_once { rumqttc::QoS::AtLeastOnce } else { rumqttc::QoS::AtMostOnce };
+                c.subscribe_many(filters.into_iter().map(|f| rumqttc::SubscribeFilter::new(f, qos))).await.map_err(|e| e.to_string())
+            }
+            Client::V5(c) => {
+                let qos = if at_least_once { rumqttc::v5::mqttbytes::QoS::AtLeastOnce } else { rumqttc::v5::mqttbytes::QoS::AtMostOnce };
+                c.subscribe_many(filters.into_iter().map(|f| v5p::Filter::new(f, qos))).await.map_err(|e| e.to_string())
+            }
         }
     }
 }

@@ -49,9 +49,10 @@ impl Router {
         Ok(Self { templates, datastreams, limits: intake.decode_limits(), qc: intake.qc.clone(), registry })
     }
 
-    /// The expected seconds between a sensor's readings (registry, else 5 minutes).
-    pub fn cadence_s(&self, network: &str, sensor_id: &str) -> u32 {
-        self.registry.snapshot().sensor(network, sensor_id).map_or(crate::registry::DEFAULT_CADENCE_S, |s| s.cadence_s())
+    /// The step and persistence thresholds of a network (`[intake.qc.history]` with the
+    /// network's own `qc` keys).
+    pub fn history_limits(&self, network: &str) -> crate::qc::HistoryLimits {
+        self.registry.snapshot().qc_limits(network, &self.qc).history
     }
 
     /// MQTT subscription filters for the templates.
@@ -78,9 +79,10 @@ impl Router {
         if !valid_network(&network) {
             return refuse(DeadLetterReason::InvalidIdentifier, format!("network {network:?}: use 1-64 of [A-Za-z0-9._-]"));
         }
-        let origin = Origin { topic, network: &network, sensor: sensor.as_deref(), received_at_ms };
-        let mut decoded = payload::decode(&origin, payload, &self.limits);
         let registry = self.registry.snapshot();
+        let senml_names = registry.network(&network).map(|n| &n.senml_names);
+        let origin = Origin { topic, network: &network, sensor: sensor.as_deref(), senml_names, received_at_ms };
+        let mut decoded = payload::decode(&origin, payload, &self.limits);
         let mut unknown = Vec::new();
         decoded.readings.retain_mut(|r| match qc::admit(r, &self.qc, &registry) {
             Ok(()) => true,
@@ -115,7 +117,7 @@ mod tests {
             .iter()
             .filter_map(|e| match e {
                 WalEntry::DeadLetter(d) => Some(d.reason.code()),
-                WalEntry::Readings(_) => None,
+                WalEntry::Readings(_) | WalEntry::StuckRun(_) => None,
             })
             .collect()
     }

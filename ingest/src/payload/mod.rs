@@ -27,7 +27,8 @@ use crate::dead_letter::{DeadLetter, DeadLetterReason};
 use crate::reading::Reading;
 use validate::{Fields, Invalid, JsonKind};
 
-pub use table::{Cell, Rejected, TableRow, decode_row};
+pub use senml::{Measurement, SenmlNames};
+pub use table::{Cell, HumidityUnit, Rejected, TableFormat, TableRecord, TableRow, TemperatureUnit, UnknownUnitName, decode_row, place_value};
 
 /// Bounds on what one message may hold, from the `intake` configuration.
 #[derive(Debug, Clone)]
@@ -40,6 +41,9 @@ pub struct DecodeLimits {
     pub max_future_skew_ms: i64,
     /// How far before reception a measurement time may be, in ms.
     pub max_age_ms: i64,
+    /// No measurement time before this instant (Unix ms), whatever `max_age_ms` allows: the
+    /// bound of an import against garbage times ([`DecodeLimits::for_history`]); `i64::MIN` live.
+    pub earliest_ms: i64,
 }
 
 impl Default for DecodeLimits {
@@ -51,7 +55,16 @@ impl Default for DecodeLimits {
             max_batch_records: 10_000,
             max_future_skew_ms: 5 * 60 * 1000,
             max_age_ms: 366 * 24 * 3600 * 1000,
+            earliest_ms: i64::MIN,
         }
+    }
+}
+
+impl DecodeLimits {
+    /// The limits of an import of history (`ilot import`): any age from `earliest_ms` on (the
+    /// live `max_age_ms` would refuse what an archive is for), the same future tolerance.
+    pub fn for_history(self, earliest_ms: i64) -> Self {
+        Self { max_age_ms: i64::MAX, earliest_ms, ..self }
     }
 }
 
@@ -62,6 +75,8 @@ pub struct Origin<'a> {
     pub network: &'a str,
     /// The sensor the topic names (or the SensorThings Datastream maps to), if any.
     pub sensor: Option<&'a str>,
+    /// The network's vendor names of SenML measurements (its `senml_names`), if it has settings.
+    pub senml_names: Option<&'a SenmlNames>,
     /// Reception time, milliseconds since the Unix epoch, UTC.
     pub received_at_ms: i64,
 }
@@ -125,8 +140,11 @@ enum Refused {
     EmptyBatch,
     #[error("batch has {len} records, more than the limit of {max}")]
     BatchTooLarge { len: usize, max: usize },
-    #[error("SenML pack has no temperature, humidity or battery record")]
-    NoMeasurement,
+    #[error(
+        "SenML pack has no temperature, humidity or battery record (told by a known name, the network's \
+         senml_names, or for a name without measurement by unit Cel, K, %RH, V): it has {0}"
+    )]
+    NoMeasurement(String),
     #[error("record {index}: {source}")]
     InRecord { index: usize, source: Invalid },
     #[error(transparent)]
@@ -143,7 +161,7 @@ impl Refused {
             Self::UnknownFormat(_) => DeadLetterReason::UnknownFormat,
             Self::EmptyBatch => DeadLetterReason::EmptyBatch,
             Self::BatchTooLarge { .. } => DeadLetterReason::BatchTooLarge,
-            Self::NoMeasurement => DeadLetterReason::MissingField,
+            Self::NoMeasurement(_) => DeadLetterReason::MissingField,
             Self::InRecord { source: invalid, .. } | Self::Invalid(invalid) => invalid.reason(),
         }
     }
@@ -311,7 +329,7 @@ pub(super) mod tests {
     const TOPIC: &str = "ilot/tls/tls-042/reading";
 
     pub(super) fn origin(sensor: Option<&'static str>) -> Origin<'static> {
-        Origin { topic: TOPIC, network: "tls", sensor, received_at_ms: RECEIVED_MS }
+        Origin { topic: TOPIC, network: "tls", sensor, senml_names: None, received_at_ms: RECEIVED_MS }
     }
 
     pub(super) fn decode_default(origin: &Origin<'_>, payload: &[u8]) -> Decoded {
@@ -580,7 +598,7 @@ pub(super) mod tests {
                 ..in_pack(
                     "SenML humidity without temperature",
                     r#"{"n":"humidity","u":"%RH","v":50,"t":600}"#,
-                    R::MissingField,
+                    R::NoTemperature,
                 )
             },
         ]

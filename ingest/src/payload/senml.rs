@@ -1,24 +1,36 @@
-//! SenML JSON packs (RFC 8428): base-field resolution, the ilot naming convention, units, and the
-//! grouping of the records of one sensor and instant into one [`Reading`].
+//! SenML JSON packs (RFC 8428): base-field resolution, names, units, and the grouping of the
+//! records of one sensor and instant into one [`Reading`].
 //!
 //! - Base fields (`bn`, `bt`, `bu`, `bv`) apply to their record and to every following record
 //!   until redefined. A pack of a newer version (`bver` > 10) or with a must-understand field
 //!   (name ending in `_`) is refused whole, as RFC 8428 §4.4 requires; so is a base field of the
 //!   wrong type, since every following record depends on it.
-//! - Name = `bn` + `n`: `urn:dev:ilot:<sensor>:<measurement>`, `<sensor>:<measurement>`,
-//!   `<sensor>/<measurement>`, or `<measurement>` alone with the sensor from the topic.
-//!   Measurements: `temperature`, `humidity`, `battery`; records of other measurements are
-//!   ignored (devices also report RSSI, pressure…).
+//! - Name = `bn` + `n`, split into who it is about and its measurement part:
+//!   `urn:dev:ilot:<sensor>[:<measurement>]`, `<sensor>:<measurement>`, `<sensor>/<measurement>`
+//!   name an ilot sensor, which must be the topic's; `<measurement>` alone is the topic's sensor;
+//!   a device's own URN (`urn:dev:<type>:<id>`, RFC 9039: `urn:dev:ow:…`, `urn:dev:mac:…`),
+//!   optionally followed by `:` or `/` and a measurement, is not an ilot id: the record is the
+//!   topic's sensor's, or, when the topic names none, the URN is the sensor id.
+//! - Measurement: told by the measurement part when there is one, through the network's
+//!   `senml_names` then [`BUILTIN_NAMES`]; a measurement part that is neither is another
+//!   measurement (RSSI, pressure, soil temperature…) and the record is ignored. A name without
+//!   measurement part (a bare device URN, `<sensor>:`, no name at all) is told by its unit
+//!   (`u`, else `bu`): `Cel`/`K` temperature, `%RH` humidity, `V` battery; other units are
+//!   ignored. A pack in which no record is read is refused whole, listing what it had.
 //! - Units: `Cel` or `K` (converted: °C = K − 273.15) for temperature, `%RH` for humidity, `V` for
-//!   battery; any other unit is `UnknownUnit`. A record without unit is in these units.
+//!   battery; any other unit for a measurement ilot reads is `UnknownUnit`. A record without unit
+//!   is in these units.
 //! - Value = `bv` + `v`; `vs`, `vb`, `vd` are `WrongType` for a measurement ilot reads.
 //! - Time = `bt` + `t` in seconds; below 2^28 it is relative to now, the mark of a device whose
 //!   clock is not set: `RelativeTimestamp` (so is a record with no time at all).
-//! - Records of the same sensor and time make one reading, which needs a temperature. A second
-//!   value of the same measurement at the same instant starts another reading with the same key,
-//!   so that the conflict is flagged downstream instead of one value being silently chosen.
+//! - Records of the same sensor and time make one reading, which needs a temperature: humidity or
+//!   battery alone (a volts-only pack) is `NoTemperature`. A second value of the same measurement
+//!   at the same instant starts another reading with the same key, so that the conflict is
+//!   flagged downstream instead of one value being silently chosen.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
 
 use super::validate::{self, Fields, Invalid, Millis, Shown};
 use super::{Context, Decoded, Measures, Record, Refused};
@@ -31,6 +43,28 @@ const VERSION: f64 = 10.0;
 /// Times below 2^28 s are relative to now (RFC 8428 §4.5.3).
 const RELATIVE_TIME_LIMIT: f64 = 268_435_456.0;
 const ILOT_URN_PREFIX: &str = "urn:dev:ilot:";
+/// Device URNs (RFC 9039): `urn:dev:<type>:<id>`.
+const DEVICE_URN_PREFIX: &str = "urn:dev:";
+/// At most this many of the names of an unread pack are quoted in its dead letter.
+const UNREAD_SHOWN: usize = 5;
+
+/// Measurement names every network understands, after its own `senml_names`. Small on purpose:
+/// only names that cannot mean anything else as a SenML record name.
+const BUILTIN_NAMES: [(&str, Measurement); 10] = [
+    ("temperature", Measurement::Temperature),
+    ("temp", Measurement::Temperature),
+    ("t", Measurement::Temperature),
+    ("humidity", Measurement::Humidity),
+    ("hum", Measurement::Humidity),
+    ("rh", Measurement::Humidity),
+    ("battery", Measurement::Battery),
+    ("bat", Measurement::Battery),
+    ("batt", Measurement::Battery),
+    ("vbat", Measurement::Battery),
+];
+
+/// A network's vendor names of SenML measurements (`senml_names`), e.g. `airTemp` → temperature.
+pub type SenmlNames = BTreeMap<String, Measurement>;
 
 /// Whether an object is meant as a SenML record.
 pub(super) fn looks_like(fields: &Fields<'_>) -> bool {
@@ -43,6 +77,7 @@ pub(super) fn decode_pack(context: &Context<'_>, records: &[Record<'_>]) -> Resu
     let mut decoded = Decoded::default();
     let mut base = Base::default();
     let mut entries = Vec::new();
+    let mut unread = Vec::new();
     for (index, record) in records.iter().enumerate() {
         let resolved = match &record.fields {
             Ok(fields) => {
@@ -52,13 +87,19 @@ pub(super) fn decode_pack(context: &Context<'_>, records: &[Record<'_>]) -> Resu
             Err(error) => Err(error.clone()),
         };
         match resolved {
-            Ok(Some((sensor, ts_ms, value))) => entries.push(Entry { index, text: record.text, sensor, ts_ms, value }),
-            Ok(None) => {}
+            Ok(Resolved::Read { sensor, ts_ms, value }) => entries.push(Entry { index, text: record.text, sensor, ts_ms, value }),
+            // One more than is shown tells that there are more.
+            Ok(Resolved::Unread(described)) if unread.len() <= UNREAD_SHOWN && !unread.contains(&described) => {
+                unread.push(described);
+            }
+            Ok(Resolved::Unread(_)) => {}
             Err(error) => decoded.dead_letters.push(context.refuse(record.text, &format!("record {index}"), &error)),
         }
     }
     if entries.is_empty() && decoded.dead_letters.is_empty() {
-        return Err(Refused::NoMeasurement);
+        let more = if unread.len() > UNREAD_SHOWN { ", …" } else { "" };
+        unread.truncate(UNREAD_SHOWN);
+        return Err(Refused::NoMeasurement(format!("{}{more}", unread.join(", "))));
     }
     for group in group(entries) {
         match group.into_reading(context) {
@@ -116,20 +157,28 @@ fn check_understood(fields: &Fields<'_>) -> Result<(), Invalid> {
     }
 }
 
-/// The measurements ilot reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Measurement {
+/// The measurements ilot reads (the targets of a network's `senml_names`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Measurement {
     Temperature,
     Humidity,
     Battery,
 }
 
 impl Measurement {
-    fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "temperature" => Some(Self::Temperature),
-            "humidity" => Some(Self::Humidity),
-            "battery" => Some(Self::Battery),
+    /// The measurement a name's measurement part says: the network's vendor names first.
+    fn named(part: &str, vendor: Option<&SenmlNames>) -> Option<Self> {
+        let vendor = vendor.and_then(|names| names.get(part)).copied();
+        vendor.or_else(|| BUILTIN_NAMES.iter().find(|(name, _)| *name == part).map(|&(_, measurement)| measurement))
+    }
+
+    /// The measurement a unit says, for a name without measurement part.
+    fn of_unit(unit: &str) -> Option<Self> {
+        match unit {
+            "Cel" | "K" => Some(Self::Temperature),
+            "%RH" => Some(Self::Humidity),
+            "V" => Some(Self::Battery),
             _ => None,
         }
     }
@@ -170,29 +219,81 @@ enum Value {
     Battery(i32),
 }
 
-/// `(sensor, measurement)` from a resolved name; `None` for the sensor when the name has none.
-fn split_name(name: &str) -> (Option<&str>, &str) {
-    let name = name.strip_prefix(ILOT_URN_PREFIX).unwrap_or(name);
+/// Whom a name says a record is about.
+#[derive(Debug, PartialEq, Eq)]
+enum Subject<'a> {
+    /// No one: the topic's sensor.
+    Topic,
+    /// An ilot sensor id, which must be the topic's sensor when the topic names one.
+    Sensor(&'a str),
+    /// A device's own URN: not an ilot id, so the topic's sensor, else the URN itself.
+    Device(&'a str),
+}
+
+/// `(subject, measurement part)` of a resolved name; the measurement part is empty when the name
+/// only says whom the record is about.
+fn split_name(name: &str) -> (Subject<'_>, &str) {
+    if let Some(rest) = name.strip_prefix(ILOT_URN_PREFIX) {
+        return match rest.rsplit_once([':', '/']) {
+            Some((sensor, measurement)) => (Subject::Sensor(sensor), measurement),
+            None => (Subject::Sensor(rest), ""),
+        };
+    }
+    if let Some(urn) = device_urn(name) {
+        // What follows the URN's separator, if anything.
+        return (Subject::Device(urn), name[urn.len()..].get(1..).unwrap_or_default());
+    }
     match name.rsplit_once([':', '/']) {
-        Some((sensor, measurement)) => (Some(sensor), measurement),
-        None => (None, name),
+        Some((sensor, measurement)) => (Subject::Sensor(sensor), measurement),
+        None => (Subject::Topic, name),
     }
 }
 
-/// Resolves one record: `None` when it is not a measurement ilot reads. Checks run in this order:
-/// sensor, time, unit, value.
-fn resolve(context: &Context<'_>, base: &Base, fields: &Fields<'_>) -> Result<Option<(String, i64, Value)>, Invalid> {
+/// The device URN a name starts with, `urn:dev:<type>:<id>`, its id ending at the next `:` or `/`.
+fn device_urn(name: &str) -> Option<&str> {
+    let (kind, id) = name.strip_prefix(DEVICE_URN_PREFIX)?.split_once(':')?;
+    let id_len = id.find([':', '/']).unwrap_or(id.len());
+    (!kind.is_empty() && !kind.contains('/') && id_len > 0).then(|| &name[..DEVICE_URN_PREFIX.len() + kind.len() + 1 + id_len])
+}
+
+/// What one record gives.
+enum Resolved {
+    /// A value of a measurement ilot reads.
+    Read { sensor: String, ts_ms: i64, value: Value },
+    /// Something else (RSSI, pressure…), described by its name and unit for the dead letter of a
+    /// pack in which nothing is read.
+    Unread(String),
+}
+
+/// Resolves one record. Checks run in this order: sensor, time, unit, value.
+fn resolve(context: &Context<'_>, base: &Base, fields: &Fields<'_>) -> Result<Resolved, Invalid> {
     let name = format!("{}{}", base.name, fields.string("n")?.unwrap_or_default());
-    let (sensor, measurement) = split_name(&name);
-    let Some(measurement) = Measurement::from_name(measurement) else {
-        return Ok(None);
+    let (subject, part) = split_name(&name);
+    let measurement = if part.is_empty() {
+        unit(base, fields)?.as_deref().and_then(Measurement::of_unit)
+    } else {
+        Measurement::named(part, context.origin.senml_names)
     };
-    let sensor = context.sensor(sensor)?;
+    let Some(measurement) = measurement else {
+        let unit = fields.string("u").ok().flatten().or_else(|| base.unit.clone());
+        let unit = unit.map_or_else(|| "without unit".to_owned(), |unit| format!("in {:?}", validate::excerpt(&unit)));
+        return Ok(Resolved::Unread(format!("{:?} {unit}", validate::excerpt(&name))));
+    };
+    let sensor = match (subject, context.origin.sensor) {
+        (Subject::Topic, _) => context.sensor(None)?,
+        (Subject::Sensor(sensor), _) => context.sensor(Some(sensor))?,
+        (Subject::Device(_), Some(from_topic)) => from_topic.to_owned(),
+        (Subject::Device(urn), None) => context.sensor(Some(urn))?,
+    };
     let ts_ms = context.time(time_ms(base, fields)?)?;
-    let unit = fields.string("u")?;
-    let offset = measurement.offset_from(unit.as_deref().or(base.unit.as_deref()))?;
+    let offset = measurement.offset_from(unit(base, fields)?.as_deref())?;
     let value = measurement.quantise(value(base, fields)? + offset)?;
-    Ok(Some((sensor, ts_ms, value)))
+    Ok(Resolved::Read { sensor, ts_ms, value })
+}
+
+/// `u`, else `bu` (RFC 8428: the base unit applies to the records without one).
+fn unit(base: &Base, fields: &Fields<'_>) -> Result<Option<String>, Invalid> {
+    Ok(fields.string("u")?.or_else(|| base.unit.clone()))
 }
 
 /// `bt` + `t`, as UTC milliseconds (not yet checked against the reception time).
@@ -272,7 +373,7 @@ impl<'a> Group<'a> {
         self.texts.push(entry.text);
     }
 
-    /// The reading, or a `MissingField` dead letter when no temperature was given (payload: the
+    /// The reading, or a `NoTemperature` dead letter when no temperature was given (payload: the
     /// record, or the group's records as a JSON array).
     fn into_reading(self, context: &Context<'_>) -> Result<Reading, crate::DeadLetter> {
         let Some(temperature_centi_c) = self.temperature else {
@@ -314,118 +415,4 @@ fn group(entries: Vec<Entry<'_>>) -> Vec<Group<'_>> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::tests::{T0_MS, decode_default, origin};
-    use super::split_name;
-    use crate::DeadLetterReason;
-
-    #[test]
-    fn names_follow_the_ilot_convention() {
-        assert_eq!(split_name("urn:dev:ilot:tls-042:temperature"), (Some("tls-042"), "temperature"));
-        assert_eq!(split_name("tls-042:humidity"), (Some("tls-042"), "humidity"));
-        assert_eq!(split_name("tls-042/battery"), (Some("tls-042"), "battery"));
-        assert_eq!(split_name("urn:dev:ilot:net:a:temperature"), (Some("net:a"), "temperature"));
-        assert_eq!(split_name("temperature"), (None, "temperature"));
-        assert_eq!(split_name("tls-042:"), (Some("tls-042"), ""));
-    }
-
-    #[test]
-    fn base_fields_carry_forward_and_records_group_by_sensor_and_time() {
-        let payload = br#"[
-            {"bn":"urn:dev:ilot:tls-042:","bt":1751371500,"bu":"Cel","n":"temperature","v":24.31},
-            {"n":"humidity","u":"%RH","v":51.2},
-            {"n":"battery","u":"V","v":3.61},
-            {"n":"rssi","u":"dBW","v":-80},
-            {"n":"temperature","v":24.5,"t":300},
-            {"bn":"tls-043/","n":"temperature","u":"K","v":297.45}
-        ]"#;
-        let decoded = decode_default(&origin(None), payload);
-        assert!(decoded.dead_letters.is_empty(), "{:?}", decoded.dead_letters);
-        let got: Vec<_> = decoded
-            .readings
-            .iter()
-            .map(|r| (r.sensor_id.as_str(), r.ts_ms, r.temperature_centi_c, r.humidity_deci_pct, r.battery_mv))
-            .collect();
-        assert_eq!(
-            got,
-            [
-                ("tls-042", T0_MS, 2431, Some(512), Some(3610)),
-                ("tls-042", T0_MS + 300_000, 2450, None, None),
-                ("tls-043", T0_MS, 2430, None, None),
-            ]
-        );
-        assert!(decoded.readings.iter().all(|r| r.network == "tls" && r.seq.is_none() && r.qc_flags == 0));
-    }
-
-    #[test]
-    fn a_measurement_only_name_takes_the_sensor_from_the_topic() {
-        let payload = br#"[{"bt":1751371500.5,"n":"temperature","u":"Cel","v":20,"bver":10}]"#;
-        let decoded = decode_default(&origin(Some("tls-042")), payload);
-        let [reading] = decoded.readings.as_slice() else { panic!("{decoded:?}") };
-        assert_eq!((reading.sensor_id.as_str(), reading.ts_ms), ("tls-042", T0_MS + 500));
-    }
-
-    #[test]
-    fn base_value_is_added_to_each_value() {
-        let payload =
-            br#"[{"bn":"a:","bt":1751371500,"bv":20,"n":"temperature","v":1.5},{"n":"temperature","v":-0.5,"t":60}]"#;
-        let decoded = decode_default(&origin(None), payload);
-        let temperatures: Vec<_> = decoded.readings.iter().map(|r| r.temperature_centi_c).collect();
-        assert_eq!(temperatures, [2150, 1950]);
-    }
-
-    #[test]
-    fn conflicting_values_at_one_instant_become_two_readings_with_the_same_key() {
-        let payload = br#"[{"bn":"a:","bt":1751371500,"n":"temperature","v":20},{"n":"humidity","v":50},
-            {"n":"temperature","v":21}]"#;
-        let decoded = decode_default(&origin(None), payload);
-        let [first, second] = decoded.readings.as_slice() else { panic!("{decoded:?}") };
-        assert_eq!(first.key(), second.key());
-        assert_eq!((first.temperature_centi_c, first.humidity_deci_pct), (2000, Some(500)));
-        assert_eq!((second.temperature_centi_c, second.humidity_deci_pct), (2100, None));
-    }
-
-    #[test]
-    fn a_group_without_temperature_is_one_dead_letter_listing_its_records() {
-        let payload = br#"[{"bn":"a:","bt":1751371500,"n":"humidity","v":50},{"n":"battery","v":3.3},{"n":"temperature","v":20,"t":60}]"#;
-        let decoded = decode_default(&origin(None), payload);
-        assert_eq!(decoded.readings.len(), 1);
-        let [dead] = decoded.dead_letters.as_slice() else { panic!("{decoded:?}") };
-        assert_eq!(dead.reason, DeadLetterReason::MissingField);
-        assert_eq!(dead.detail, r#"records 0, 1: no temperature record for sensor "a" at 2025-07-01T12:05:00Z"#);
-        assert_eq!(dead.payload, br#"[{"bn":"a:","bt":1751371500,"n":"humidity","v":50},{"n":"battery","v":3.3}]"#);
-    }
-
-    #[test]
-    fn whole_pack_refusals() {
-        for (payload, reason, detail) in [
-            (
-                &br#"[{"n":"rssi","v":-80,"bt":1751371500}]"#[..],
-                DeadLetterReason::MissingField,
-                "SenML pack has no temperature",
-            ),
-            (
-                br#"[{"bver":11,"bn":"a:","bt":1751371500,"n":"temperature","v":20}]"#,
-                DeadLetterReason::UnknownFormat,
-                "version 11",
-            ),
-            (
-                br#"[{"bn":"a:","bt":1751371500,"n":"temperature","v":20,"rt_":1}]"#,
-                DeadLetterReason::UnknownFormat,
-                "\"rt_\"",
-            ),
-            (
-                br#"[{"bn":"a:","bt":"now","n":"temperature","v":20}]"#,
-                DeadLetterReason::WrongType,
-                "record 0: `bt` must be a number",
-            ),
-        ] {
-            let decoded = decode_default(&origin(None), payload);
-            assert!(decoded.readings.is_empty());
-            let [dead] = decoded.dead_letters.as_slice() else { panic!("{decoded:?}") };
-            assert_eq!(dead.reason, reason);
-            assert!(dead.detail.contains(detail), "{}", dead.detail);
-            assert_eq!(dead.payload, payload);
-        }
-    }
-}
+mod tests;

@@ -43,6 +43,8 @@ pub(super) enum Invalid {
     InFuture { ts: Millis, received: Millis, skew: Span },
     #[error("time {ts} is more than {age} before reception ({received})")]
     TooOld { ts: Millis, received: Millis, age: Span },
+    #[error("time {ts} is before {earliest}, the earliest accepted")]
+    BeforeEarliest { ts: Millis, earliest: Millis },
     #[error("SenML time {seconds} s is below 2^28 s, so relative to now: the device clock is not set")]
     Relative { seconds: Shown },
     #[error("unit {unit:?} is not accepted for {quantity} (expected {expected})")]
@@ -51,7 +53,7 @@ pub(super) enum Invalid {
     SensorMismatch { topic: String, payload: String },
     #[error("{field} identifier {value:?} {why} (1 to 64 characters of A-Z a-z 0-9 . _ : -)")]
     BadIdentifier { field: &'static str, value: String, why: &'static str },
-    #[error("no temperature record for sensor {sensor:?} at {ts}")]
+    #[error("no temperature record for sensor {sensor:?} at {ts}: a reading needs one, humidity or battery alone is not stored")]
     NoTemperature { sensor: String, ts: Millis },
     #[error("{0}")]
     Unsupported(String),
@@ -61,14 +63,15 @@ impl Invalid {
     /// The dead-letter reason this refusal is filed under.
     pub(super) fn reason(&self) -> DeadLetterReason {
         match self {
-            Self::Missing(_) | Self::NoSensor | Self::NoTemperature { .. } => DeadLetterReason::MissingField,
+            Self::Missing(_) | Self::NoSensor => DeadLetterReason::MissingField,
+            Self::NoTemperature { .. } => DeadLetterReason::NoTemperature,
             Self::WrongType { .. } | Self::NotAnObject(_) => DeadLetterReason::WrongType,
             Self::BadString { .. } => DeadLetterReason::MalformedJson,
             Self::NonFinite { .. } => DeadLetterReason::NonFiniteValue,
             Self::Impossible { .. } => DeadLetterReason::ImpossibleValue,
             Self::BadTime { .. } => DeadLetterReason::InvalidTimestamp,
             Self::InFuture { .. } => DeadLetterReason::TimestampInFuture,
-            Self::TooOld { .. } => DeadLetterReason::TimestampTooOld,
+            Self::TooOld { .. } | Self::BeforeEarliest { .. } => DeadLetterReason::TimestampTooOld,
             Self::Relative { .. } => DeadLetterReason::RelativeTimestamp,
             Self::UnknownUnit { .. } => DeadLetterReason::UnknownUnit,
             Self::SensorMismatch { .. } => DeadLetterReason::SensorMismatch,
@@ -309,13 +312,15 @@ pub(super) fn epoch_seconds_ms(seconds: f64) -> i64 {
 }
 
 /// Accepts a measurement time no later than reception + `max_future_skew_ms` and no earlier than
-/// reception − `max_age_ms` (both bounds included).
+/// reception − `max_age_ms` nor `earliest_ms` (all bounds included).
 pub(super) fn time_window(ts_ms: i64, received_at_ms: i64, limits: &DecodeLimits) -> Result<i64, Invalid> {
     let (ts, received) = (Millis(ts_ms), Millis(received_at_ms));
     if ts_ms > received_at_ms.saturating_add(limits.max_future_skew_ms) {
         Err(Invalid::InFuture { ts, received, skew: Span(limits.max_future_skew_ms) })
     } else if ts_ms < received_at_ms.saturating_sub(limits.max_age_ms) {
         Err(Invalid::TooOld { ts, received, age: Span(limits.max_age_ms) })
+    } else if ts_ms < limits.earliest_ms {
+        Err(Invalid::BeforeEarliest { ts, earliest: Millis(limits.earliest_ms) })
     } else {
         Ok(ts_ms)
     }
@@ -436,6 +441,20 @@ mod tests {
         assert!(old.to_string().contains("366 d"), "{old}");
         assert!(time_window(i64::MAX, i64::MAX, &limits).is_ok());
         assert!(time_window(i64::MIN, i64::MIN, &limits).is_ok());
+    }
+
+    #[test]
+    fn history_limits_accept_any_age_from_the_earliest_time() {
+        let now = 1_751_371_800_000;
+        let earliest = -3_786_825_600_000; // 1850-01-01
+        let limits = DecodeLimits::default().for_history(earliest);
+        assert_eq!(time_window(631_152_000_000, now, &limits), Ok(631_152_000_000), "1990 is history, not too old");
+        assert_eq!(time_window(earliest, now, &limits), Ok(earliest));
+        let garbage = time_window(earliest - 1, now, &limits).expect_err("before 1850");
+        assert_eq!(garbage.reason(), DeadLetterReason::TimestampTooOld);
+        assert_eq!(garbage.to_string(), "time 1849-12-31T23:59:59.999Z is before 1850-01-01T00:00:00Z, the earliest accepted");
+        let future = time_window(now + limits.max_future_skew_ms + 1, now, &limits).expect_err("future");
+        assert_eq!(future.reason(), DeadLetterReason::TimestampInFuture);
     }
 
     #[test]

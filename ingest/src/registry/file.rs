@@ -1,7 +1,7 @@
 //! Sensor lists read from files: CSV (`,` or `;` separated, UTF-8 with or without BOM, one
 //! column per [`Sensor`] field) or a GeoJSON FeatureCollection of Points (coordinates
-//! `[lon, lat]` or `[lon, lat, elevation]`, the other fields as properties). The formats are
-//! documented in `docs/registry.md`.
+//! `[lon, lat]` or `[lon, lat, elevation]`, the other fields as properties; a null geometry for
+//! a station without coordinates). The formats are documented in `docs/registry.md`.
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -80,15 +80,17 @@ fn parse_geojson(text: &str, origin: &str) -> Result<Vec<Sensor>, SensorFileErro
         .enumerate()
         .map(|(i, f)| {
             let err = |detail: String| SensorFileError::Record { origin: origin.into(), record: i + 1, detail };
-            let g = f.geometry.ok_or_else(|| err("feature without geometry".into()))?;
-            if g.kind != "Point" || !(2..=3).contains(&g.coordinates.len()) {
-                return Err(err(format!("geometry must be a Point [lon, lat(, z)], found {} with {} coordinates", g.kind, g.coordinates.len())));
-            }
             let mut props = f.properties;
-            props.insert("lon".into(), g.coordinates[0].into());
-            props.insert("lat".into(), g.coordinates[1].into());
-            if let Some(z) = g.coordinates.get(2) {
-                props.entry("elevation_m").or_insert((*z).into());
+            // A feature with a null geometry is a station without coordinates.
+            if let Some(g) = f.geometry {
+                if g.kind != "Point" || !(2..=3).contains(&g.coordinates.len()) {
+                    return Err(err(format!("geometry must be a Point [lon, lat(, z)], found {} with {} coordinates", g.kind, g.coordinates.len())));
+                }
+                props.insert("lon".into(), g.coordinates[0].into());
+                props.insert("lat".into(), g.coordinates[1].into());
+                if let Some(z) = g.coordinates.get(2) {
+                    props.entry("elevation_m").or_insert((*z).into());
+                }
             }
             serde_json::from_value(Value::Object(props)).map_err(|e| err(e.to_string()))
         })
@@ -117,8 +119,19 @@ mod tests {
             {"type":"Feature","geometry":{"type":"Point","coordinates":[1.444,43.6045,146]},
              "properties":{"network":"toulouse","sensor_id":"tls-001","lcz":"2","role":"urban","insee":"31555","departement":"31"}}]}"#;
         let s = parse_sensors(text, "t.geojson").unwrap();
-        assert_eq!((s[0].lat, s[0].lon, s[0].elevation_m), (43.6045, 1.444, Some(146.0)));
+        assert_eq!((s[0].lat, s[0].lon, s[0].elevation_m), (Some(43.6045), Some(1.444), Some(146.0)));
         assert_eq!(s[0].insee.as_deref(), Some("31555"));
+    }
+
+    #[test]
+    fn stations_without_coordinates_are_accepted_in_csv_and_geojson() {
+        let s = parse_sensors("network,sensor_id,lat,lon,elevation_m\nberlin,7,,,34\nberlin,8,52.5,13.4,\n", "x.csv").unwrap();
+        assert_eq!((s[0].lat, s[0].lon, s[0].elevation_m), (None, None, Some(34.0)));
+        assert_eq!(parse_sensors("network,sensor_id\nberlin,7\n", "x.csv").unwrap()[0].lat, None, "no coordinate columns");
+        let e = parse_sensors("network,sensor_id,lat,lon\nberlin,7,52.5,\n", "x.csv").unwrap_err();
+        assert!(e.to_string().contains("both lat and lon"), "{e}");
+        let text = r#"{"type":"FeatureCollection","features":[{"type":"Feature","geometry":null,"properties":{"network":"berlin","sensor_id":"7"}}]}"#;
+        assert_eq!(parse_sensors(text, "x.geojson").unwrap()[0].lon, None);
     }
 
     #[test]
@@ -143,6 +156,6 @@ mod tests {
             .join("\n");
         let sensors = parse_sensors(&text, path).unwrap();
         assert!(sensors.len() >= 20, "{}", sensors.len());
-        assert!(sensors.iter().any(|s| s.sensor_id == "Melesse" && (s.lat - 48.20503).abs() < 1e-9));
+        assert!(sensors.iter().any(|s| s.sensor_id == "Melesse" && s.lat.is_some_and(|lat| (lat - 48.20503).abs() < 1e-9)));
     }
 }

@@ -82,6 +82,12 @@ impl Registry {
         self.networks.get(network).cloned().unwrap_or_else(|| Network { unknown_sensors: self.unknown_sensors, ..Network::default() })
     }
 
+    /// The quality-control thresholds of `network`: `base` (`[intake.qc]`) with the network's
+    /// own `qc` keys.
+    pub fn qc_limits(&self, network: &str, base: &crate::qc::RangeLimits) -> crate::qc::RangeLimits {
+        self.networks.get(network).map_or_else(|| base.clone(), |n| n.qc.apply(base))
+    }
+
     pub fn unknown_sensor_policy(&self, network: &str) -> UnknownSensorPolicy {
         self.networks.get(network).map_or(self.unknown_sensors, |n| n.unknown_sensors)
     }
@@ -98,7 +104,8 @@ impl Registry {
         }
     }
 
-    fn upsert_sensors(&mut self, sensors: impl IntoIterator<Item = Sensor>) -> Result<usize, RegistryError> {
+    /// Add or replace sensors (by network and sensor_id), each validated; the number upserted.
+    pub fn upsert_sensors(&mut self, sensors: impl IntoIterator<Item = Sensor>) -> Result<usize, RegistryError> {
         let mut n = 0;
         for s in sensors {
             s.validate().map_err(RegistryError::Invalid)?;
@@ -109,6 +116,22 @@ impl Registry {
             n += 1;
         }
         Ok(n)
+    }
+
+    /// Once per load: which networks have stations without coordinates, and what they miss.
+    fn warn_unplaced(&self) {
+        let mut unplaced: BTreeMap<&str, usize> = BTreeMap::new();
+        for s in self.sensors.iter().filter(|s| s.lat.is_none()) {
+            *unplaced.entry(s.network.as_str()).or_default() += 1;
+        }
+        for (network, stations) in unplaced {
+            tracing::warn!(
+                network,
+                stations,
+                "stations without coordinates: no CrowdQC+ (m1 fails them, so no analytics in a crowdsourced network), no sun-based night \
+                 (night_mode = sun), no place on maps"
+            );
+        }
     }
 
     fn check(&self) -> Result<(), RegistryError> {
@@ -151,6 +174,7 @@ impl RegistryHandle {
             registry.upsert_sensors(sensors)?;
         }
         registry.check()?;
+        registry.warn_unplaced();
         Ok(Arc::new(Self { current: RwLock::new(Arc::new(registry)), store, save: tokio::sync::Mutex::new(()) }))
     }
 

@@ -133,6 +133,10 @@ pub struct Network {
     pub tx_threshold_c: Option<f64>,
     pub ibm_alignment: IbmAlignment,
     pub unknown_sensors: UnknownSensorPolicy,
+    /// Vendor names of SenML measurements, over the built-in ones (`airTemp` → `temperature`).
+    pub senml_names: crate::payload::SenmlNames,
+    /// Quality-control thresholds of this network, over `[intake.qc]`.
+    pub qc: crate::qc::QcOverrides,
 }
 
 impl Default for Network {
@@ -152,6 +156,8 @@ impl Default for Network {
             tx_threshold_c: None,
             ibm_alignment: IbmAlignment::default(),
             unknown_sensors: UnknownSensorPolicy::default(),
+            senml_names: crate::payload::SenmlNames::new(),
+            qc: crate::qc::QcOverrides::default(),
         }
     }
 }
@@ -180,6 +186,14 @@ impl Network {
         }
         if self.tn_threshold_c.is_some() != self.tx_threshold_c.is_some() {
             return Err(format!("network {name}: set both tn_threshold_c and tx_threshold_c, or neither"));
+        }
+        // A name is matched against the part after a name's last `:` or `/`.
+        if let Some(bad) = self.senml_names.keys().find(|n| n.is_empty() || n.contains([':', '/'])) {
+            return Err(format!("network {name}: senml_names key {bad:?} must be a non-empty name without ':' or '/'"));
+        }
+        // Checked over the defaults: keys left unset take `[intake.qc]`'s, checked there.
+        if let Err(e) = self.qc.apply(&crate::qc::RangeLimits::default()).check() {
+            return Err(format!("network {name}: qc.{}: {}", e.key.trim_start_matches("history."), e.message));
         }
         Ok(())
     }

@@ -86,9 +86,13 @@ pub struct Sensor {
     pub sensor_id: String,
     #[serde(default)]
     pub name: Option<String>,
-    /// WGS84 degrees.
-    pub lat: f64,
-    pub lon: f64,
+    /// WGS84 degrees; both or neither. A station without coordinates is stored, named and
+    /// counted, but has no CrowdQC+ (m1 fails it), no sun-based night (`night_mode = "sun"`)
+    /// and no place on a map (`docs/registry.md`).
+    #[serde(default)]
+    pub lat: Option<f64>,
+    #[serde(default)]
+    pub lon: Option<f64>,
     /// Metres above sea level (elevation correction `T' = T + 0.0065·(z − z_ref)`).
     #[serde(default)]
     pub elevation_m: Option<f64>,
@@ -120,12 +124,17 @@ pub struct Sensor {
 impl Sensor {
     /// A sensor at (`lat`, `lon`) with every optional attribute unset and the default role.
     pub fn new(network: &str, sensor_id: &str, lat: f64, lon: f64) -> Self {
+        Self { lat: Some(lat), lon: Some(lon), ..Self::unplaced(network, sensor_id) }
+    }
+
+    /// A sensor without coordinates, every optional attribute unset and the default role.
+    pub fn unplaced(network: &str, sensor_id: &str) -> Self {
         Self {
             network: network.into(),
             sensor_id: sensor_id.into(),
             name: None,
-            lat,
-            lon,
+            lat: None,
+            lon: None,
             elevation_m: None,
             lcz: None,
             role: SensorRole::default(),
@@ -151,8 +160,12 @@ impl Sensor {
         if self.sensor_id.is_empty() || self.sensor_id.len() > 128 {
             return Err("sensor_id must be 1-128 characters".into());
         }
-        if !(-90.0..=90.0).contains(&self.lat) || !(-180.0..=180.0).contains(&self.lon) {
-            return Err(format!("{}: coordinates ({}, {}) out of range", self.sensor_id, self.lat, self.lon));
+        match (self.lat, self.lon) {
+            (Some(lat), Some(lon)) if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) => {
+                return Err(format!("{}: coordinates ({lat}, {lon}) out of range", self.sensor_id));
+            }
+            (Some(_), None) | (None, Some(_)) => return Err(format!("{}: give both lat and lon, or neither", self.sensor_id)),
+            _ => {}
         }
         if self.cadence_s == Some(0) {
             return Err(format!("{}: cadence_s must be positive", self.sensor_id));
@@ -172,5 +185,14 @@ mod tests {
         assert_eq!(Lcz::parse("14").unwrap().label(), "D");
         assert_eq!(Lcz::parse("g").unwrap().code(), 17);
         assert!(Lcz::parse("H").is_none() && Lcz::parse("0").is_none() && Lcz::parse("18").is_none());
+    }
+
+    #[test]
+    fn coordinates_are_both_or_neither() {
+        assert_eq!(Sensor::unplaced("n", "a").validate(), Ok(()));
+        assert_eq!(Sensor::new("n", "a", 43.6, 1.44).validate(), Ok(()));
+        let half = Sensor { lon: None, ..Sensor::new("n", "a", 43.6, 1.44) };
+        assert!(half.validate().unwrap_err().contains("both lat and lon"));
+        assert!(Sensor::new("n", "a", 95.0, 1.44).validate().unwrap_err().contains("out of range"));
     }
 }

@@ -12,11 +12,14 @@ pub use segment::{FileWal, ReplayedEntry, WalDamage, WalReplay};
 use crate::{DeadLetter, Reading};
 use serde::{Deserialize, Serialize};
 
-/// One logged message: the readings it decoded to, or why it was refused.
+/// One logged message: the readings it decoded to, or why it was refused; and the runs of
+/// identical values its readings showed to be stuck, reaching back to readings logged before
+/// (new variants go last: the WAL stores the variant's position).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum WalEntry {
     Readings(Vec<Reading>),
     DeadLetter(DeadLetter),
+    StuckRun(crate::qc::StuckRun),
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -2,8 +2,8 @@
 -- against the sensor's expected cadence. An hour is `valid` with >= 80 % of the expected
 -- samples (10 of 12 at 5 minutes). Only registered sensors; QC-passed means no failed
 -- temperature check (qc_flags & 31 = 0: range, step, stuck, timestamp, conflict), applied when
--- the `hourly_rollup` is built. Filter on `date` (the UTC day of the hour) to read only the
--- partitions needed.
+-- the `hourly_rollup` is built; hours with no QC-passed reading are absent. Filter on `date`
+-- (the UTC day of the hour) to read only the partitions needed. CrowdQC+ reads `hourly_raw`.
 SELECT
     h.network,
     h.sensor_id,
@@ -19,3 +19,4 @@ SELECT
     s.cadence_s
 FROM hourly_rollup h
 JOIN sensors s ON s.network = h.network AND s.sensor_id = h.sensor_id
+WHERE h.samples > 0

@@ -2,7 +2,7 @@
 //! Follow a reading to an indicator by the file names:
 //!
 //! ```text
-//!              crowdqc ─► crowdqc_passed ─┐ (crowdsourced networks)
+//! hourly_rollup ─► hourly_raw ─► (ilot qc) crowdqc ─► crowdqc_passed ─┐ (crowdsourced networks)
 //! hourly_rollup ─► hourly ─► hourly_corrected ─► uhi_reference_hourly ─► uhi_hourly ─► [uhi_night_summary] ─► uhi_nightly ─► uhi_lcz_nightly
 //!                        │ (uhi_reference_elevation ─► sensor_context) │    └──► [uhi_day_summary] ─► uhi_daily ─► uhi_monthly
 //!                        │       └──► network_anomaly_hourly          └─────────────────────┘
@@ -13,7 +13,8 @@
 //! `hourly_rollup` (see `hourly_rollup_table`) holds per sensor-hour aggregates of the readings,
 //! kept as data arrives. The [bracketed] definitions are period summaries (see
 //! `period_summary`): tables kept per network-month for closed days, computed by their SQL
-//! otherwise. Every view reads QC-passed data only (`qc_flags & 31 = 0`, registered sensors) and every
+//! otherwise. Every view reads QC-passed data only (`qc_flags & 31 = 0`, registered sensors) but
+//! `hourly_raw`, CrowdQC+'s input, and every
 //! row says how it was computed (reference mode and stations, window, completeness). The
 //! registry tables (`sensors`, `networks`, `uhi_reference_sensors`), the `crowdqc` table and the SQL functions
 //! (`night_date_utc`, `night_date_sun`, `sunrise`, `sunset`) must be in the session before a
@@ -34,8 +35,9 @@ pub mod schema;
 
 /// The views (summaries: see [`SUMMARIES`]), listed in an order where each one's inputs come
 /// before it, for the reader: they are planned on first use, in whatever order queries need them.
-pub const VIEWS: [(&str, &str); 15] = [
+pub const VIEWS: [(&str, &str); 16] = [
     ("hourly", include_str!("hourly.sql")),
+    ("hourly_raw", include_str!("hourly_raw.sql")),
     ("crowdqc_passed", include_str!("crowdqc_passed.sql")),
     ("uhi_reference_elevation", include_str!("uhi_reference_elevation.sql")),
     ("sensor_context", include_str!("sensor_context.sql")),

@@ -1,6 +1,8 @@
 //! The CrowdQC+ job (`ilot qc`): one network and UTC month at a time, it reads the network's
-//! hourly means (the regular grid CrowdQC+ expects: every registered station × every hour of
-//! the month, missing hours as nulls), runs the level chain m1 … o3, and writes the flags as
+//! hourly means of every stored value (`hourly_raw`: like its reference implementation,
+//! CrowdQC+ gets the raw values, not those the single-sensor checks passed) on the regular grid
+//! CrowdQC+ expects (every registered station × every hour of the month, missing hours as
+//! nulls), runs the level chain m1 … o3, and writes the flags as
 //! one Parquet file per network-month (`qc/crowdqc/network=…/month=…/crowdqc.parquet`, replaced
 //! whole by each run), which SQL reads as the `crowdqc` table. `ilot serve` also runs it on
 //! a schedule ([`run_scheduled`], `[crowdqc] interval_s`) over the current month.
@@ -82,10 +84,10 @@ pub async fn run_month(
         return Err(CrowdQcJobError::NoSensors(network.into()));
     }
     let sql = format!(
-        "SELECT sensor_id, arrow_cast(hour, 'Int64') AS hour_ms, temperature_mean_c FROM hourly \
+        "SELECT sensor_id, arrow_cast(hour, 'Int64') AS hour_ms, temperature_mean_c FROM hourly_raw \
          WHERE network = '{network}' AND valid AND date >= DATE '{first}' AND date < DATE '{next}'"
     );
-    let result = engine.query(&sql).await?;
+    let result = engine.query_whole(&sql).await?;
     let mut values: HashMap<(String, i64), f64> = HashMap::new();
     for b in &result.batches {
         let ids = b.column(0).as_any().downcast_ref::<StringArray>().expect("sensor_id is text");
@@ -107,8 +109,8 @@ pub async fn run_month(
             grid.station.push(station as i64);
             grid.time_ms.push(t);
             grid.ta.push(values.get(&(s.sensor_id.clone(), t)).copied());
-            grid.lon.push(Some(s.lon));
-            grid.lat.push(Some(s.lat));
+            grid.lon.push(s.lon);
+            grid.lat.push(s.lat);
             grid.z.push(s.elevation_m);
         }
     }

@@ -21,7 +21,9 @@ fn coord_key(v: Option<f64>) -> Option<u64> {
 }
 
 /// Level m1: `false` where `ta` is missing, and `false` for every row whose (lon, lat) pair is
-/// used by more than one station. Missing coordinates form a pair like any other.
+/// used by more than one station. Missing coordinates form a pair like any other, and fail
+/// even when one station alone lacks them: the reference's input always has coordinates,
+/// ilot's registry may not, and without them no later level (buddies, m5) means anything.
 pub fn m1(grid: &CrowdQcGrid) -> Vec<bool> {
     grid.assert_consistent();
     let n = grid.len();
@@ -39,7 +41,7 @@ pub fn m1(grid: &CrowdQcGrid) -> Vec<bool> {
     }
 
     (0..n)
-        .map(|i| grid.ta[i].is_some() && stations_per_pair[&keys[i]] <= 1)
+        .map(|i| grid.ta[i].is_some() && keys[i].0.is_some() && keys[i].1.is_some() && stations_per_pair[&keys[i]] <= 1)
         .collect()
 }
 
@@ -72,5 +74,12 @@ mod tests {
             z: vec![None; 6],
         };
         assert_eq!(m1(&g), vec![false, false, false, false, true, false]);
+    }
+
+    #[test]
+    fn a_station_without_coordinates_fails() {
+        let mut g = CrowdQcGrid::at_berlin(vec![1, 2], vec![0, 0], vec![Some(20.0), Some(21.0)]);
+        (g.lon[1], g.lat[1]) = (None, None);
+        assert_eq!(m1(&g), vec![true, false], "a lone pair of missing coordinates still fails");
     }
 }

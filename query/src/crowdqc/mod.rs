@@ -3,8 +3,8 @@
 //!
 //! The level chain is cumulative: every level is `false` wherever the previous one is.
 //!
-//! - **m1** ([`m1::m1`]): value present, and the station's (lon, lat) pair not shared with
-//!   another station.
+//! - **m1** ([`m1::m1`]): value present, and the station's (lon, lat) pair known and not
+//!   shared with another station.
 //! - **m2** ([`m2::m2`]): per time step, height-corrected robust z-score
 //!   `(x − median) / Qn` within `[qnorm(0.01), qnorm(0.95)]`.
 //! - **m3** ([`m3::m3`]): per station and UTC calendar month, share of m2-passed rows (missing
