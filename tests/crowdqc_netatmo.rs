@@ -105,6 +105,11 @@ fn the_netatmo_berlin_archive_imports_in_one_command_and_its_crowdqc_flags_match
     let started = Instant::now();
     let (summary, _) = ilot_cli(&config, &["qc", "--network", "netatmo-ber", "--month", "2017-06"]);
     eprintln!("{summary}\nilot qc took {:.1} s", started.elapsed().as_secs_f64());
+    // The single-sensor flags stay beside CrowdQC+'s and are reported with its run.
+    let run: serde_json::Value = serde_json::from_str(summary.trim()).unwrap();
+    let flagged = cli_count(&config, "SELECT count(*) FROM readings WHERE network = 'netatmo-ber' AND qc_flags & 31 <> 0");
+    assert!(flagged > 0);
+    assert_eq!(run["single_check_failures"], flagged, "{run}");
 
     let (csv, _) = ilot_cli(
         &config,

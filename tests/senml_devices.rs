@@ -53,8 +53,14 @@ async fn senml_packs_of_real_devices_are_stored_or_dead_lettered_as_documented()
     assert_eq!(refused.status().as_u16(), 400, "only temperature, humidity and battery are targets");
     let refused = admin(r#"{"senml_names": {"a:b": "battery"}}"#).await.unwrap();
     assert_eq!(refused.status().as_u16(), 400, "a name never holds ':'");
-    let accepted = admin(r#"{"senml_names": {"T_air": "temperature"}}"#).await.unwrap();
+    let accepted = admin(r#"{"senml_names": {"T_air": "temperature"}, "qc": {"stuck_window_s": 7200}}"#).await.unwrap();
     assert_eq!(accepted.status().as_u16(), 200, "{}", accepted.text().await.unwrap());
+    // What a PUT replaces is there to read first, every key included.
+    let settings: serde_json::Value =
+        reqwest::Client::new().get(format!("{}/api/admin/networks/grenoble", svc.base())).send().await.unwrap().json().await.unwrap();
+    assert_eq!(settings["settings"]["senml_names"]["T_air"], "temperature", "{settings}");
+    assert_eq!(settings["settings"]["qc"]["stuck_window_s"], 7200, "{settings}");
+    assert_eq!(settings["settings"]["timezone"], "Europe/Paris", "defaults are shown: {settings}");
 
     let bt = chrono::Utc::now().timestamp() - 600;
     let topic = |network: &str, sensor: &str| format!("{prefix}/{network}/{sensor}/reading");

@@ -8,6 +8,9 @@
 //!   for another content type.
 //! - `DELETE /api/admin/sensors/{network}/{sensor}` — 204; 404 when it is not registered; 409
 //!   when the network's settings still name it as a reference station.
+//! - `GET /api/admin/networks/{network}` — the network's complete settings, every key (the
+//!   per-network `qc` thresholds and `senml_names` included): the body to edit for a `PUT`; 404
+//!   when the network has no settings.
 //! - `PUT /api/admin/networks/{network}` — body a JSON object: the network's complete settings,
 //!   which replace the current ones (a key left out takes its default, so `{}` sets every
 //!   default); answers `{"network": name, "settings": {...}}`; 400 with the reason for anything
@@ -116,6 +119,13 @@ fn parse_network(body: &[u8]) -> Result<Network, ApiError> {
         Value::Array(_) => "an array",
     };
     Err(ApiError::bad_request(format!("network settings: expected a JSON object of settings, got {kind}")))
+}
+
+/// `GET /api/admin/networks/{network}`: a network's complete settings.
+pub async fn get_network(State(state): State<Arc<HttpState>>, Path(network): Path<String>) -> Result<Response, ApiError> {
+    let registry = state.registry.snapshot();
+    let settings = registry.network(&network).ok_or_else(|| ApiError::not_found(format!("network {network:?} has no settings (it takes every default)")))?;
+    Ok(Json(json!({ "network": network, "settings": settings })).into_response())
 }
 
 /// `PUT /api/admin/networks/{network}`: replace a network's settings.

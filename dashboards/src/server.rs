@@ -117,6 +117,7 @@ pub fn api_routes() -> Vec<ApiRoute> {
         route(Method::GET, "/api/sensors/{network}/{sensor}/qc", Reader, heat_api::get_sensor_qc),
         route(Method::PUT, "/api/admin/sensors", Admin, registry_api::put_sensors),
         route(Method::DELETE, "/api/admin/sensors/{network}/{sensor}", Admin, registry_api::delete_sensor),
+        route(Method::GET, "/api/admin/networks/{network}", Admin, registry_api::get_network),
         route(Method::PUT, "/api/admin/networks/{network}", Admin, registry_api::put_network),
     ]
 }

@@ -42,6 +42,9 @@ pub struct CrowdQcSummary {
     pub rows: usize,
     /// (level, rows passing it) for raw, m1 … m5, o1 … o3.
     pub passing: Vec<(&'static str, usize)>,
+    /// Readings of the checked hours that failed a single-sensor check (`qc_flags & 31 <> 0`):
+    /// CrowdQC+ saw them as every other value; the heat views leave them out too.
+    pub single_check_failures: i64,
     pub path: String,
 }
 
@@ -84,12 +87,15 @@ pub async fn run_month(
         return Err(CrowdQcJobError::NoSensors(network.into()));
     }
     let sql = format!(
-        "SELECT sensor_id, arrow_cast(hour, 'Int64') AS hour_ms, temperature_mean_c FROM hourly_raw \
+        "SELECT sensor_id, arrow_cast(hour, 'Int64') AS hour_ms, temperature_mean_c, single_check_failures FROM hourly_raw \
          WHERE network = '{network}' AND valid AND date >= DATE '{first}' AND date < DATE '{next}'"
     );
     let result = engine.query_whole(&sql).await?;
     let mut values: HashMap<(String, i64), f64> = HashMap::new();
+    let mut single_check_failures = 0;
     for b in &result.batches {
+        let failures = b.column(3).as_any().downcast_ref::<Int64Array>().expect("failures are Int64");
+        single_check_failures += failures.values().iter().sum::<i64>();
         let ids = b.column(0).as_any().downcast_ref::<StringArray>().expect("sensor_id is text");
         let hours = b.column(1).as_any().downcast_ref::<Int64Array>().expect("hour_ms is Int64");
         let temps = b.column(2).as_any().downcast_ref::<Float64Array>().expect("temperature is double");
@@ -143,6 +149,7 @@ pub async fn run_month(
             ("o2", count(&flags.o2)),
             ("o3", count(&flags.o3)),
         ],
+        single_check_failures,
         path: path.as_str().to_owned(),
     };
     tracing::info!(network, month = %summary.month, stations = summary.stations, passing = ?summary.passing, "CrowdQC+ run stored");
