@@ -29,6 +29,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod support;
+use support::{Ilot, Run, env_or, gauss, mix, run, unit};
+
 const NETWORK: &str = "bench";
 const WEEK_SENSOR: &str = "bench-0042";
 const STEP_MS: i64 = 300_000;
@@ -37,30 +40,8 @@ const RUNS: usize = 3;
 /// Runs per query through the running service (each is milliseconds to a second).
 const SERVICE_RUNS: usize = 5;
 
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
 // ---------------------------------------------------------------------------------------------
 // Deterministic generator
-
-fn mix(mut x: u64) -> u64 {
-    // splitmix64 finaliser
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
-/// Uniform in [0, 1) from the keys.
-fn unit(a: u64, b: u64, salt: u64) -> f64 {
-    (mix(mix(a ^ salt.rotate_left(17)) ^ b) >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// Roughly standard normal (sum of three uniforms).
-fn gauss(a: u64, b: u64, salt: u64) -> f64 {
-    (unit(a, b, salt) + unit(a, b, salt + 1) + unit(a, b, salt + 2) - 1.5) * 2.0
-}
 
 struct Sensor {
     id: String,
@@ -187,69 +168,7 @@ fn write_config(path: &Path, data: &Path, sensors_csv: &Path) {
 // ---------------------------------------------------------------------------------------------
 // Timed processes
 
-struct Run {
-    secs: f64,
-    rss_mib: f64,
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-/// Run `argv` to completion: wall time, peak RSS (GNU time's `%M`, else `VmHWM` polled from
-/// /proc), output.
-fn run(argv: &[String]) -> Run {
-    let tmp = tempfile::tempdir().unwrap();
-    let (out, err, rss) = (tmp.path().join("out"), tmp.path().join("err"), tmp.path().join("rss"));
-    let gnu_time = Path::new("/usr/bin/time").exists();
-    let mut cmd = if gnu_time {
-        let mut c = Command::new("/usr/bin/time");
-        c.args(["-f", "%M", "-o", rss.to_str().unwrap()]).args(argv);
-        c
-    } else {
-        let mut c = Command::new(&argv[0]);
-        c.args(&argv[1..]);
-        c
-    };
-    cmd.stdout(std::fs::File::create(&out).unwrap()).stderr(std::fs::File::create(&err).unwrap()).env("RUST_LOG", "warn");
-    // ilot reads every ILOT_* variable as configuration: hide the bench's own.
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("ILOT_BENCH")) {
-        cmd.env_remove(k);
-    }
-    let started = Instant::now();
-    let mut child = cmd.spawn().expect("spawn");
-    let mut hwm_kb = 0.0f64;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if !gnu_time {
-            let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
-            let kb = status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok());
-            hwm_kb = hwm_kb.max(kb.unwrap_or(0.0));
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    };
-    let secs = started.elapsed().as_secs_f64();
-    if gnu_time {
-        let text = std::fs::read_to_string(&rss).unwrap_or_default();
-        hwm_kb = text.lines().rev().find_map(|l| l.trim().parse().ok()).unwrap_or(0.0);
-    }
-    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
-    Run { secs, rss_mib: hwm_kb / 1024.0, ok: status.success(), stdout: read(&out), stderr: read(&err) }
-}
-
-struct Ilot {
-    bin: String,
-    config: PathBuf,
-}
-
 impl Ilot {
-    fn argv(&self, args: &[&str]) -> Vec<String> {
-        let mut v = vec![self.bin.clone(), "--config".into(), self.config.display().to_string()];
-        v.extend(args.iter().map(|s| s.to_string()));
-        v
-    }
-
     /// Best of `RUNS` fresh `ilot sql` processes (time and RSS of the fastest; RSS max over runs).
     fn sql(&self, sql: &str) -> Result<Run, String> {
         let mut best: Option<Run> = None;
