@@ -145,6 +145,13 @@ impl Store {
         }
         self.make_durable(written.iter().flat_map(DataFile::object_paths)).await?;
         self.save_latest().await?;
+        // The runs logged up to `closed` were applied before the rows were taken from memory, so
+        // the files just written carry their marks; mark the files published before, and only
+        // then let the manifest say these segments are persisted (a crash in between replays
+        // them, runs included).
+        if !stuck_runs.is_empty() {
+            self.mark_stuck_in_files(&mut manifest, &stuck_runs).await?;
+        }
         manifest
             .commit(self.object_store.as_ref(), &self.writer, |m| {
                 m.files.extend(written.iter().cloned());
@@ -172,9 +179,7 @@ impl Store {
             state.dead_letters.retain(|b| b.segment > closed);
             state.conflicts.retain(|b| b.segment > closed);
         }
-        // The runs' readings are all in files now (those still in memory were marked there).
         if !stuck_runs.is_empty() {
-            self.mark_stuck_in_files(&mut manifest, &stuck_runs).await?;
             self.state.write().expect("store lock").stuck_runs.retain(|b| b.segment > closed);
         }
         metrics::histogram!("ilot_persist_seconds").record(started.elapsed().as_secs_f64());

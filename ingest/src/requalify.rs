@@ -85,7 +85,7 @@ pub async fn requalify(
     let limits = registry.qc_limits(&options.network, &options.limits);
     let context_from = options.from.map(|d| d - chrono::Days::new(1));
     let in_period = |d: NaiveDate| options.from.is_none_or(|f| d >= f) && options.to.is_none_or(|t| d <= t);
-    let mut job = Job { options, object_store, writers: HashMap::new(), held: BTreeMap::new(), summary: RequalifySummary::default() };
+    let mut job = Job { options, registry, object_store, writers: HashMap::new(), held: BTreeMap::new(), summary: RequalifySummary::default() };
     job.summary.network = options.network.clone();
     let mut pass = DayByDay::new();
     let days: BTreeSet<NaiveDate> = files_by_day.keys().copied().filter(|d| context_from.is_none_or(|c| *d >= c)).collect();
@@ -102,9 +102,6 @@ pub async fn requalify(
             for i in 0..batch.num_rows() {
                 let mut r = rows.reading(&options.network, i);
                 r.qc_flags = 0;
-                // Under the `dead_letter` policy an unknown sensor's stored readings keep
-                // the flags of a registered one: they cannot be refused any more.
-                let _ = qc::admit(&mut r, &options.limits, registry);
                 readings.push(r);
             }
             stored.push((f.clone(), batch));
@@ -131,6 +128,7 @@ pub async fn requalify(
 
 struct Job<'a> {
     options: &'a RequalifyOptions,
+    registry: &'a Registry,
     object_store: Arc<dyn ObjectStore>,
     /// The stores of the writers whose files are replaced, opened as needed.
     writers: HashMap<String, Arc<Store>>,
@@ -148,16 +146,36 @@ impl Job<'_> {
             return Ok(());
         }
         self.summary.days += 1;
-        self.summary.readings += readings.len() as u64;
-        self.summary.step += readings.iter().filter(|r| r.qc_flags & qc::STEP != 0).count() as u64;
-        self.summary.stuck += readings.iter().filter(|r| r.qc_flags & qc::STUCK != 0).count() as u64;
-        let flags: HashMap<(&str, i64), u32> = readings.iter().map(|r| ((r.sensor_id.as_str(), r.ts_ms), r.qc_flags)).collect();
+        // The history flags of each checked reading by (sensor, ts, value): a copy of the same
+        // reading stored by another writer gets them too; another value at that key was never
+        // checked (a conflict) and gets none.
+        let mut history: HashMap<(&str, i64), (i16, u32)> = HashMap::with_capacity(readings.len());
+        for r in &readings {
+            // The checked copy comes first (checks and day order are stable).
+            let bits = r.qc_flags & qc::HISTORY_FLAGS;
+            let entry = history.entry((r.sensor_id.as_str(), r.ts_ms)).or_insert((r.temperature_centi_c, 0));
+            if entry.0 == r.temperature_centi_c {
+                entry.1 |= bits;
+            }
+        }
         let mut by_writer: BTreeMap<String, Vec<Replacement>> = BTreeMap::new();
         for (file, batch) in files {
             let rows = StoredRows::of(&batch);
             let old = batch.column_by_name("qc_flags").expect("readings have qc_flags").as_primitive::<UInt32Type>();
-            let new: Vec<u32> =
-                (0..batch.num_rows()).map(|i| flags.get(&(rows.sensors.value(i), rows.ts.value(i))).copied().unwrap_or(old.value(i))).collect();
+            let new: Vec<u32> = (0..batch.num_rows())
+                .map(|i| {
+                    let mut r = rows.reading(&self.options.network, i);
+                    r.qc_flags = 0;
+                    // Under the `dead_letter` policy an unknown sensor's stored readings keep
+                    // the flags of a registered one: they cannot be refused any more.
+                    let _ = qc::admit(&mut r, &self.options.limits, self.registry);
+                    let checked = history.get(&(r.sensor_id.as_str(), r.ts_ms)).filter(|(centi, _)| *centi == r.temperature_centi_c);
+                    r.qc_flags | checked.map_or(0, |(_, bits)| *bits)
+                })
+                .collect();
+            self.summary.readings += new.len() as u64;
+            self.summary.step += new.iter().filter(|f| *f & qc::STEP != 0).count() as u64;
+            self.summary.stuck += new.iter().filter(|f| *f & qc::STUCK != 0).count() as u64;
             let changed = new.iter().zip(old.values()).filter(|(n, o)| n != o).count() as u64;
             if changed == 0 {
                 continue;

@@ -6,7 +6,7 @@
 //! them).
 
 use arrow::array::{AsArray, RecordBatch};
-use arrow::datatypes::{TimestampMillisecondType, UInt32Type};
+use arrow::datatypes::{Decimal128Type, TimestampMillisecondType, UInt32Type};
 
 use crate::compactor::Replacement;
 use crate::layout::{Dataset, PartitionKey};
@@ -15,17 +15,18 @@ use crate::qc::{STUCK, StuckRun};
 use crate::schema::with_qc_flags;
 use crate::store::{State, Store, StoreError, date_of};
 
-/// `batch` (stored rows of `network`) with `STUCK` added to the rows the runs cover; `None`
-/// when no row changes.
+/// `batch` (stored rows of `network`) with `STUCK` added to the rows the runs cover (their
+/// sensor, span and value); `None` when no row changes.
 pub(crate) fn mark_stuck(batch: &RecordBatch, network: &str, runs: &[&StuckRun]) -> Option<RecordBatch> {
     let sensors = batch.column_by_name("sensor_id")?.as_string::<i32>();
     let ts = batch.column_by_name("ts")?.as_primitive::<TimestampMillisecondType>();
     let flags = batch.column_by_name("qc_flags")?.as_primitive::<UInt32Type>();
+    let centi = batch.column_by_name("temperature_c")?.as_primitive::<Decimal128Type>();
     let mut changed = false;
     let new_flags: Vec<u32> = (0..batch.num_rows())
         .map(|i| {
             let f = flags.value(i);
-            if f & STUCK == 0 && runs.iter().any(|run| run.covers(network, sensors.value(i), ts.value(i))) {
+            if f & STUCK == 0 && runs.iter().any(|run| run.covers(network, sensors.value(i), ts.value(i), centi.value(i) as i16)) {
                 changed = true;
                 f | STUCK
             } else {
@@ -100,12 +101,14 @@ mod tests {
 
     #[test]
     fn only_the_runs_readings_gain_the_flag() {
-        let rs: Vec<Reading> = (0..6).map(|i| Reading::sample(if i < 4 { "a" } else { "b" }, i * 1000, 2000)).collect();
+        // Sensor a: 20.00 °C at 0, 1, 3 s, a late 21.50 at 2 s; sensor b alike.
+        let value = |i: i64| if i % 4 == 2 { 2150 } else { 2000 };
+        let rs: Vec<Reading> = (0..8).map(|i| Reading::sample(if i < 4 { "a" } else { "b" }, (i % 4) * 1000, value(i))).collect();
         let batch = readings_to_batch(&rs);
-        let run = StuckRun { network: "n".into(), sensor_id: "a".into(), from_ts_ms: 1000, to_ts_ms: 2000 };
+        let run = StuckRun { network: "n".into(), sensor_id: "a".into(), from_ts_ms: 1000, to_ts_ms: 3000, centi_c: 2000 };
         let marked = mark_stuck(&batch, "n", &[&run]).expect("rows change");
         let flags: Vec<u32> = marked.column_by_name("qc_flags").unwrap().as_primitive::<UInt32Type>().values().to_vec();
-        assert_eq!(flags, [0, STUCK, STUCK, 0, 0, 0]);
+        assert_eq!(flags, [0, STUCK, 0, STUCK, 0, 0, 0, 0], "the late 21.50 was never part of the run");
         assert!(mark_stuck(&marked, "n", &[&run]).is_none(), "marking twice changes nothing");
         assert!(mark_stuck(&batch, "other", &[&run]).is_none());
     }

@@ -170,7 +170,8 @@ impl Measurement {
     /// The measurement a name's measurement part says: the network's vendor names first.
     fn named(part: &str, vendor: Option<&SenmlNames>) -> Option<Self> {
         let vendor = vendor.and_then(|names| names.get(part)).copied();
-        vendor.or_else(|| BUILTIN_NAMES.iter().find(|(name, _)| *name == part).map(|&(_, measurement)| measurement))
+        // Firmware writes `Temperature` as often as `temperature`: built-in names ignore case.
+        vendor.or_else(|| BUILTIN_NAMES.iter().find(|(name, _)| name.eq_ignore_ascii_case(part)).map(|&(_, measurement)| measurement))
     }
 
     /// The measurement a unit says, for a name without measurement part.

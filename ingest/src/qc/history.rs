@@ -70,19 +70,22 @@ impl Default for HistoryLimits {
 /// [`DayByDay`] holds back at most a few days.
 pub const MAX_STUCK_WINDOW_S: u32 = 86_400;
 
-/// Readings of one sensor with `ts` in `[from_ts_ms, to_ts_ms]`, found stuck after they were
-/// checked: they get `STUCK` too.
+/// Readings of one sensor with `ts` in `[from_ts_ms, to_ts_ms]` and the run's value, found
+/// stuck after they were checked: they get `STUCK` too. (A reading of another value in that
+/// span arrived late, was never part of the run, and keeps its flags.)
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StuckRun {
     pub network: String,
     pub sensor_id: String,
     pub from_ts_ms: i64,
     pub to_ts_ms: i64,
+    /// The run's temperature, hundredths of °C.
+    pub centi_c: i16,
 }
 
 impl StuckRun {
-    pub fn covers(&self, network: &str, sensor_id: &str, ts_ms: i64) -> bool {
-        (self.from_ts_ms..=self.to_ts_ms).contains(&ts_ms) && self.sensor_id == sensor_id && self.network == network
+    pub fn covers(&self, network: &str, sensor_id: &str, ts_ms: i64, centi_c: i16) -> bool {
+        (self.from_ts_ms..=self.to_ts_ms).contains(&ts_ms) && centi_c == self.centi_c && self.sensor_id == sensor_id && self.network == network
     }
 }
 
@@ -132,8 +135,9 @@ struct SensorState {
 /// The outcome of checking one reading.
 struct Verdict {
     flags: u32,
-    /// Earlier readings of the run that this reading made stuck: `[first, previous]`.
-    earlier_stuck: Option<(i64, i64)>,
+    /// Earlier readings of the run that this reading made stuck: `[first, previous]`, and
+    /// their value.
+    earlier_stuck: Option<(i64, i64, i16)>,
 }
 
 /// Per-sensor history, keyed by network then sensor id. Memory per sensor is constant, and
@@ -161,13 +165,13 @@ impl SensorHistory {
             let r = &readings[i];
             let verdict = self.advance(r, &limits(&r.network), None);
             readings[i].qc_flags |= verdict.flags;
-            if let Some((from_ts_ms, to_ts_ms)) = verdict.earlier_stuck {
+            if let Some((from_ts_ms, to_ts_ms, centi_c)) = verdict.earlier_stuck {
                 let r = &readings[i];
-                runs.push(StuckRun { network: r.network.clone(), sensor_id: r.sensor_id.clone(), from_ts_ms, to_ts_ms });
+                runs.push(StuckRun { network: r.network.clone(), sensor_id: r.sensor_id.clone(), from_ts_ms, to_ts_ms, centi_c });
             }
         }
         for run in &runs {
-            for r in readings.iter_mut().filter(|r| run.covers(&r.network, &r.sensor_id, r.ts_ms)) {
+            for r in readings.iter_mut().filter(|r| run.covers(&r.network, &r.sensor_id, r.ts_ms, r.temperature_centi_c)) {
                 r.qc_flags |= STUCK;
             }
         }
@@ -225,7 +229,7 @@ impl SensorHistory {
         }
         if !run.stuck && run.count >= limits.stuck_min_samples.max(2) && run.last_ts_ms - run.first_ts_ms >= run.window_ms {
             run.stuck = true;
-            verdict.earlier_stuck = Some((run.first_ts_ms, previous_ts_ms));
+            verdict.earlier_stuck = Some((run.first_ts_ms, previous_ts_ms, run.centi_c));
         }
         if run.stuck {
             verdict.flags |= STUCK;
@@ -271,7 +275,6 @@ fn step_exceeded(reference: Sample, new: Sample, limits: &HistoryLimits) -> bool
 /// become stuck reaches into it, so that every day handed back has its final flags. Used by
 /// `ilot import` and by the recompute of stored flags; memory is the days held back (a day
 /// or two: a run is decided within `stuck_min_samples` windows).
-#[derive(Default)]
 pub struct DayByDay {
     history: SensorHistory,
     /// Days checked but not final, each sorted by (network, sensor, ts).
@@ -279,8 +282,11 @@ pub struct DayByDay {
 }
 
 impl DayByDay {
+    /// Sensors are never forgotten here: stored readings' receive times say nothing of the
+    /// order they are checked in (an import, a gateway's backlog), so the live intake's idle
+    /// eviction would drop histories mid-pass. Memory is a few fields per sensor.
     pub fn new() -> Self {
-        Self::default()
+        Self { history: SensorHistory { next_sweep_ms: i64::MAX, ..SensorHistory::default() }, held: BTreeMap::new() }
     }
 
     /// Check one day's readings (any order; their `STEP`/`STUCK` bits are recomputed) after
@@ -319,7 +325,9 @@ impl DayByDay {
         for day in self.held.range_mut(date_of(run.from_ts_ms)..=date_of(run.to_ts_ms)).map(|(_, v)| v) {
             let mut i = day.partition_point(|r| key(r) < first);
             while i < day.len() && key(&day[i]) <= last {
-                day[i].qc_flags |= STUCK;
+                if day[i].temperature_centi_c == run.centi_c {
+                    day[i].qc_flags |= STUCK;
+                }
                 i += 1;
             }
         }

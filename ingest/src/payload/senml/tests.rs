@@ -115,6 +115,14 @@ fn device_urn_base_name_with_vendor_measurement_names() {
 }
 
 #[test]
+fn built_in_names_ignore_case() {
+    let payload = br#"[{"bn":"urn:dev:ow:10e2073a01080063:","bt":1751371500,"n":"Temperature","u":"Cel","v":23.1},
+        {"n":"RH","u":"%RH","v":40.5},{"n":"VBat","u":"V","v":3.3}]"#;
+    let decoded = decode_default(&origin(Some("tls-042")), payload);
+    assert_eq!(readings(&decoded), [("tls-042", T0_MS, 2310, Some(405), Some(3300))]);
+}
+
+#[test]
 fn base_unit_applies_to_records_without_unit() {
     let payload = br#"[{"bn":"urn:dev:mac:0024befffe804ff1","bt":1751371500,"bu":"Cel","v":21.5},{"v":22,"t":60},
         {"u":"%RH","v":55}]"#;

@@ -36,7 +36,7 @@ fn live(series: &[(i64, f64)]) -> Vec<u32> {
         let mut batch = [reading("s", T0 + dt, t)];
         let runs = h.check_batch(&mut batch, defaults);
         for run in runs {
-            for r in out.iter_mut().filter(|r| run.covers(&r.network, &r.sensor_id, r.ts_ms)) {
+            for r in out.iter_mut().filter(|r| run.covers(&r.network, &r.sensor_id, r.ts_ms, r.temperature_centi_c)) {
                 r.qc_flags |= STUCK;
             }
         }
@@ -252,7 +252,7 @@ fn a_backlog_is_checked_in_ts_order_keeps_its_order_and_marks_its_own_run() {
     rs.reverse();
     let runs = h.check_batch(&mut rs, defaults);
     assert_eq!(rs[0].ts_ms, T0 + 59 * FIVE_MIN, "order kept");
-    assert_eq!(runs, [StuckRun { network: "tls".into(), sensor_id: "s".into(), from_ts_ms: T0 + 12 * FIVE_MIN, to_ts_ms: T0 + 47 * FIVE_MIN }]);
+    assert_eq!(runs, [StuckRun { network: "tls".into(), sensor_id: "s".into(), from_ts_ms: T0 + 12 * FIVE_MIN, to_ts_ms: T0 + 47 * FIVE_MIN, centi_c: 2100 }]);
     let flags: Vec<u32> = rs.iter().rev().map(|r| r.qc_flags).collect();
     assert_eq!(flags, [vec![0; 12], vec![STUCK; 48]].concat(), "the backlog's own run is marked");
 }
