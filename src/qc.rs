@@ -95,6 +95,7 @@ async fn recompute_flags(config: Config, args: QcArgs) -> anyhow::Result<()> {
             to: args.to,
             limits: config.intake.qc.clone(),
             local_root: config.storage.url.is_none().then(|| config.storage.data_dir.clone()),
+            data_dir: config.storage.data_dir.clone(),
         };
         eprintln!("recomputing the flags of {network}…");
         let mut last = Instant::now();

@@ -12,7 +12,7 @@ use ilot_ingest::peers::run_peer_refresh;
 use ilot_ingest::qc::SensorHistory;
 use ilot_ingest::persister::{persist_cycle, run_persister};
 use ilot_ingest::store::Store;
-use ilot_ingest::wal::{Committer, FileWal};
+use ilot_ingest::wal::{Committer, FileWal, WriterLock};
 use ilot_query::QueryEngine;
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,6 +46,9 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
     }
     let object_store = storage::object_store(&config.storage)?;
     let writer = storage::writer_id(&config.storage, &config.mqtt.client_id)?;
+    let wal_dir = storage::wal_dir(&config.storage, &writer);
+    // Before anything is removed or replayed: one process per writer.
+    let _writer_lock = WriterLock::acquire(&wal_dir)?;
     let store = Store::open(object_store, writer.clone(), false).await.context("opening the store")?;
     if config.storage.url.is_none() {
         store.fsync_local_writes(config.storage.data_dir.clone());
@@ -54,7 +57,6 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
     let registry = RegistryHandle::open(store.object_store(), &config.registry).await.context("loading the sensor registry")?;
     registry.save().await.context("saving the sensor registry in force")?;
 
-    let wal_dir = storage::wal_dir(&config.storage, &writer);
     let (wal, replay) = FileWal::open(&wal_dir).with_context(|| format!("opening the WAL in {}", wal_dir.display()))?;
     let (replayed, wal_damage) = (replay.entries, replay.damage);
     // Segments already in Parquet (a crash between the manifest save and their deletion) are

@@ -44,5 +44,5 @@ pub fn writer_id(cfg: &StorageConfig, client_id: &str) -> anyhow::Result<WriterI
 
 /// WAL folder of one writer.
 pub fn wal_dir(cfg: &StorageConfig, writer: &WriterId) -> PathBuf {
-    cfg.data_dir.join("wal").join(writer.as_str())
+    ilot_ingest::layout::wal_dir(&cfg.data_dir, writer)
 }

@@ -170,8 +170,20 @@ async fn a_frozen_sensor_is_flagged_whole_and_genuine_plateaus_are_not() {
         live = svc.sql(ROWS_SQL).await.unwrap();
     }
     assert_flags(&live, &expected, "live");
+    // The recompute rewrites writers' files: it refuses to run beside the service that owns
+    // them, before changing anything.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while parquet_rows(&spec.data_dir) < rows.len() as i64 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let beside = std::process::Command::new(ilot_bin()).arg("--config").arg(&svc.config_file).args(["qc", "--flags", "--network", "city"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&beside.stderr);
+    assert!(!beside.status.success() && stderr.contains("held by process"), "{stderr}");
     svc.stop();
     assert_flags(&cli_sql(&svc.config_file, ROWS_SQL), &expected, "live, stored");
+    let (after, _) = ilot_cli(&svc.config_file, &["qc", "--flags", "--network", "city", "--progress-s", "0"]);
+    let after: serde_json::Value = serde_json::from_str(after.trim()).unwrap();
+    assert_eq!(after["changed"], 0, "the stopped service's flags are what a recompute gives: {after}");
 
     // The same readings through `ilot import`, one network at a time.
     let config = offline_config(dir.path(), "imported", &registry_toml);

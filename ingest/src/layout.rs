@@ -14,8 +14,9 @@
 //! summaries/<summary>/network=<network>/month=<YYYY-MM>/<first>_<last>_<inputs>.parquet
 //!                                                                      a period summary of a network-month's closed days
 //! ```
-//! Local disk only: `<wal_dir>/<writer>/<seq>.wal`, the write-ahead log segments, and
-//! `<wal_dir>/<writer>/quarantine/<seq>.wal`, damaged segments kept for forensics.
+//! Local disk only: `<wal_dir>/<writer>/<seq>.wal`, the write-ahead log segments,
+//! `<wal_dir>/<writer>/quarantine/<seq>.wal`, damaged segments kept for forensics, and
+//! `<wal_dir>/<writer>/LOCK`, held by the one process acting as that writer (its pid inside).
 //!
 //! Manifests live outside `readings/` so that DuckDB, Spark or pyarrow can read the readings
 //! directory as a plain Hive-partitioned dataset.
@@ -266,6 +267,16 @@ impl WalQuarantinePath {
     pub fn as_path(&self) -> &Path {
         &self.0
     }
+}
+
+/// The WAL folder of `writer`, under the local data directory (also with object storage).
+pub fn wal_dir(data_dir: &Path, writer: &WriterId) -> PathBuf {
+    data_dir.join("wal").join(writer.as_str())
+}
+
+/// The lock file of a WAL directory (see `wal::WriterLock`).
+pub fn wal_lock_path(wal_dir: &Path) -> PathBuf {
+    wal_dir.join("LOCK")
 }
 
 /// Network identifiers end up in paths, so they are held to a stricter alphabet than sensors.

@@ -9,9 +9,9 @@
 //!
 //! Days are read in date order, all writers' files of a day at once. The day before the period
 //! gives the checks their context (read, not rewritten), and days after it are read until no
-//! run of identical values can still reach back into it. Run it with the services stopped,
-//! like `ilot check --repair`: it edits every writer's manifest; readings still in a WAL keep
-//! their flags.
+//! run of identical values can still reach back into it. Run it with the services stopped: it
+//! takes each writer's lock before rewriting that writer's files, so a running service makes it
+//! stop with an error naming it; readings still in a WAL keep their flags.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -29,6 +29,7 @@ use crate::qc::{self, DayByDay, RangeLimits};
 use crate::registry::Registry;
 use crate::schema::{StoredRows, with_qc_flags};
 use crate::store::{Store, StoreError};
+use crate::wal::WriterLock;
 use crate::Reading;
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +40,8 @@ pub enum RequalifyError {
     UnknownWriter(String),
     #[error("writer {0:?}: {1}")]
     Writer(String, String),
+    #[error(transparent)]
+    Locked(#[from] crate::wal::WalError),
 }
 
 /// What to recompute.
@@ -52,6 +55,9 @@ pub struct RequalifyOptions {
     pub limits: RangeLimits,
     /// The store's local directory, whose writes are fsync'd; `None` for object storage.
     pub local_root: Option<std::path::PathBuf>,
+    /// The local data directory holding the writers' WAL folders, whose locks are taken before
+    /// a writer's files are rewritten (a running service holds its own).
+    pub data_dir: std::path::PathBuf,
 }
 
 /// What a recompute did.
@@ -87,6 +93,11 @@ pub async fn requalify(
     let in_period = |d: NaiveDate| options.from.is_none_or(|f| d >= f) && options.to.is_none_or(|t| d <= t);
     let mut job = Job { options, registry, object_store, writers: HashMap::new(), held: BTreeMap::new(), summary: RequalifySummary::default() };
     job.summary.network = options.network.clone();
+    // Every writer whose files may be rewritten is locked first: a running service stops the
+    // recompute before anything changes.
+    for f in files_by_day.iter().filter(|(d, _)| in_period(**d)).flat_map(|(_, fs)| fs) {
+        job.writer(writer_of(f)?).await?;
+    }
     let mut pass = DayByDay::new();
     let days: BTreeSet<NaiveDate> = files_by_day.keys().copied().filter(|d| context_from.is_none_or(|c| *d >= c)).collect();
     for date in days {
@@ -120,18 +131,24 @@ pub async fn requalify(
             progress(&job.summary, day);
         }
     }
-    for store in job.writers.values() {
+    for (store, _lock) in job.writers.values() {
         store.delete_retired(Duration::ZERO).await;
     }
     Ok(job.summary)
+}
+
+/// The writer that owns a data file, from its name.
+fn writer_of(file: &DataFile) -> Result<&str, RequalifyError> {
+    let file_name = file.path.rsplit('/').next().unwrap_or_default();
+    DataFilePath::writer_of(file_name).ok_or_else(|| RequalifyError::UnknownWriter(file.path.clone()))
 }
 
 struct Job<'a> {
     options: &'a RequalifyOptions,
     registry: &'a Registry,
     object_store: Arc<dyn ObjectStore>,
-    /// The stores of the writers whose files are replaced, opened as needed.
-    writers: HashMap<String, Arc<Store>>,
+    /// The stores of the writers whose files are replaced, opened as needed, with their locks.
+    writers: HashMap<String, (Arc<Store>, WriterLock)>,
     /// Each day's files and their stored rows, until the day's new flags are final.
     held: BTreeMap<NaiveDate, Vec<(Arc<DataFile>, RecordBatch)>>,
     summary: RequalifySummary,
@@ -181,8 +198,7 @@ impl Job<'_> {
                 continue;
             }
             self.summary.changed += changed;
-            let file_name = file.path.rsplit('/').next().unwrap_or_default();
-            let writer = DataFilePath::writer_of(file_name).ok_or_else(|| RequalifyError::UnknownWriter(file.path.clone()))?.to_owned();
+            let writer = writer_of(&file)?.to_owned();
             let partition = PartitionKey { network: Some(self.options.network.clone()), date: day };
             let batch = with_qc_flags(&batch, new);
             by_writer.entry(writer).or_default().push(Replacement { old: vec![file.as_ref().clone()], partition, batch });
@@ -197,15 +213,16 @@ impl Job<'_> {
     }
 
     async fn writer(&mut self, id: &str) -> Result<Arc<Store>, RequalifyError> {
-        if let Some(store) = self.writers.get(id) {
+        if let Some((store, _)) = self.writers.get(id) {
             return Ok(store.clone());
         }
         let writer = WriterId::new(id).map_err(|e| RequalifyError::Writer(id.into(), e))?;
+        let lock = WriterLock::acquire(&crate::layout::wal_dir(&self.options.data_dir, &writer))?;
         let store = Store::open(self.object_store.clone(), writer, false).await?;
         if let Some(root) = &self.options.local_root {
             store.fsync_local_writes(root.clone());
         }
-        self.writers.insert(id.to_owned(), store.clone());
+        self.writers.insert(id.to_owned(), (store.clone(), lock));
         Ok(store)
     }
 }

@@ -4,9 +4,11 @@
 //! damaged at replay is quarantined instead of removed.
 
 mod committer;
+mod lock;
 mod segment;
 
 pub use committer::{Committer, CommitterHandle, Submission};
+pub use lock::WriterLock;
 pub use segment::{FileWal, ReplayedEntry, WalDamage, WalReplay};
 
 use crate::{DeadLetter, Reading};
@@ -26,6 +28,8 @@ pub enum WalEntry {
 pub enum WalError {
     #[error("WAL I/O on {path}: {source}")]
     Io { path: String, source: std::io::Error },
+    #[error("{}: held by process {holder} (another ilot acting as this writer: stop it, or give this one another storage.writer_id / mqtt.client_id)", dir.display())]
+    Locked { dir: std::path::PathBuf, holder: String },
     #[error("WAL entry could not be encoded: {0}")]
     Encode(#[from] postcard::Error),
     #[error("WAL committer has stopped")]
