@@ -78,11 +78,12 @@ pub(super) fn decode_pack(context: &Context<'_>, records: &[Record<'_>]) -> Resu
     let mut base = Base::default();
     let mut entries = Vec::new();
     let mut unread = Vec::new();
+    let mut topic_device = None;
     for (index, record) in records.iter().enumerate() {
         let resolved = match &record.fields {
             Ok(fields) => {
                 base.apply(fields).map_err(|source| Refused::InRecord { index, source })?;
-                resolve(context, &base, fields)
+                resolve(context, &base, fields, &mut topic_device)
             }
             Err(error) => Err(error.clone()),
         };
@@ -266,8 +267,10 @@ enum Resolved {
     Unread(String),
 }
 
-/// Resolves one record. Checks run in this order: sensor, time, unit, value.
-fn resolve(context: &Context<'_>, base: &Base, fields: &Fields<'_>) -> Result<Resolved, Invalid> {
+/// Resolves one record. Checks run in this order: sensor, time, unit, value. `topic_device`: the
+/// first device URN of the pack taken as the topic's sensor; a record of another device cannot
+/// be that sensor too (a gateway forwarding several devices on one sensor's topic).
+fn resolve(context: &Context<'_>, base: &Base, fields: &Fields<'_>, topic_device: &mut Option<String>) -> Result<Resolved, Invalid> {
     let name = format!("{}{}", base.name, fields.string("n")?.unwrap_or_default());
     let (subject, part) = split_name(&name);
     let measurement = if part.is_empty() {
@@ -283,7 +286,10 @@ fn resolve(context: &Context<'_>, base: &Base, fields: &Fields<'_>) -> Result<Re
     let sensor = match (subject, context.origin.sensor) {
         (Subject::Topic, _) => context.sensor(None)?,
         (Subject::Sensor(sensor), _) => context.sensor(Some(sensor))?,
-        (Subject::Device(_), Some(from_topic)) => from_topic.to_owned(),
+        (Subject::Device(urn), Some(from_topic)) => match topic_device.get_or_insert_with(|| urn.to_owned()) {
+            first if first == urn => from_topic.to_owned(),
+            first => return Err(Invalid::SensorMismatch { topic: format!("{from_topic} (device {first})"), payload: urn.to_owned() }),
+        },
         (Subject::Device(urn), None) => context.sensor(Some(urn))?,
     };
     let ts_ms = context.time(time_ms(base, fields)?)?;

@@ -115,6 +115,16 @@ fn device_urn_base_name_with_vendor_measurement_names() {
 }
 
 #[test]
+fn a_second_device_on_one_sensors_topic_is_refused() {
+    let payload = br#"[{"bn":"urn:dev:ow:10e2073a01080063","bt":1751371500,"u":"Cel","v":23.1},
+        {"bn":"urn:dev:ow:99e2073a01080099","u":"Cel","v":19.4,"t":60}]"#;
+    let decoded = decode_default(&origin(Some("tls-042")), payload);
+    assert_eq!(readings(&decoded), [("tls-042", T0_MS, 2310, None, None)], "the first device is the topic's sensor");
+    let [dead] = decoded.dead_letters.as_slice() else { panic!("{decoded:?}") };
+    assert_eq!(dead.reason, DeadLetterReason::SensorMismatch, "the second is not stored as it: {}", dead.detail);
+}
+
+#[test]
 fn built_in_names_ignore_case() {
     let payload = br#"[{"bn":"urn:dev:ow:10e2073a01080063:","bt":1751371500,"n":"Temperature","u":"Cel","v":23.1},
         {"n":"RH","u":"%RH","v":40.5},{"n":"VBat","u":"V","v":3.3}]"#;
