@@ -23,14 +23,19 @@ use crate::storage;
 
 /// Extra work the demo runs beside the service.
 pub struct Extras {
-    pub simulate: Option<ilot_firmware_sim::SimConfig>,
+    pub simulate: Option<(ilot_firmware_sim::SimConfig, crate::sim::DemoOutput)>,
 }
 
 /// Run the service; the configuration is validated first, before anything is touched.
 pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
     config.validate().context("configuration")?;
     let prometheus = crate::telemetry::init_metrics()?;
-    // The HTTP port first: one that cannot be bound fails the start before any other work.
+    // One process per writer, checked first: a second process on the same data directory
+    // (another demo, say) is told so before it meets the first one's ports or broker.
+    let writer = storage::writer_id(&config.storage, &config.mqtt.client_id)?;
+    let wal_dir = storage::wal_dir(&config.storage, &writer);
+    let _writer_lock = WriterLock::acquire(&wal_dir)?;
+    // The HTTP port next: one that cannot be bound fails the start before any other work.
     let http_listener = ilot_dashboards::bind(&config.http).await?;
     let http_addr = http_listener.local_addr().context("the HTTP listener's address")?;
     if config.embedded_broker.enabled {
@@ -45,10 +50,6 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
         config.mqtt.url = format!("mqtt://{listen}");
     }
     let object_store = storage::object_store(&config.storage)?;
-    let writer = storage::writer_id(&config.storage, &config.mqtt.client_id)?;
-    let wal_dir = storage::wal_dir(&config.storage, &writer);
-    // Before anything is removed or replayed: one process per writer.
-    let _writer_lock = WriterLock::acquire(&wal_dir)?;
     let store = Store::open(object_store, writer.clone(), false).await.context("opening the store")?;
     if config.storage.url.is_none() {
         store.fsync_local_writes(config.storage.data_dir.clone());
@@ -166,13 +167,22 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
 
     println!("ilot is running");
     println!("  MQTT intake      {}  topics {:?}", config.mqtt.url, config.mqtt.topics);
-    println!("  HTTP API         http://{http_addr}/  (POST /api/sql, /healthz, /metrics)");
+    println!("  HTTP API         http://{http_addr}/  (status page; POST /api/sql, OpenAPI at /api/openapi.json, /healthz, /metrics)");
     println!("  data             {}", config.storage.url.clone().unwrap_or_else(|| config.storage.data_dir.display().to_string()));
     println!("  try              ilot sql \"SELECT network, count(*) FROM readings GROUP BY network\"");
 
-    let simulator = extras.simulate.map(|sim| {
+    let warnings_store = store.clone();
+    let warning_summaries = tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            warnings_store.summarise_warnings(false);
+        }
+    });
+
+    let simulator = extras.simulate.map(|(sim, out)| {
         let (host, port, _) = connection::parse_url(&config.mqtt.url).expect("validated above");
-        tokio::spawn(crate::sim::publish_forever(sim, host, port))
+        tokio::spawn(crate::sim::publish_forever(sim, host, port, out))
     });
 
     wait_for_signal().await;
@@ -186,9 +196,11 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
     let _ = compactor.await;
     crowdqc.abort();
     summaries.abort();
+    warning_summaries.abort();
     if let Some(p) = peers {
         let _ = p.await;
     }
+    store.summarise_warnings(true);
     match persist_cycle(&store, &committer).await {
         Ok(o) => tracing::info!(files = o.files, rows = o.rows, "final persist done"),
         Err(e) => tracing::error!(error = %e, "final persist failed; the WAL keeps the rows for the next start"),

@@ -14,15 +14,11 @@ pub struct FleetArgs {
     pub city: String,
     #[arg(long, default_value_t = 90)]
     pub sensors: usize,
-    /// Simulated seconds per wall-clock second (0 = as fast as possible).
-    #[arg(long, default_value_t = 60.0)]
-    pub acceleration: f64,
     /// Measurements per sensor (default: from `--days-back` up to now).
     #[arg(long)]
     pub readings_per_sensor: Option<u64>,
-    /// Days before now at which the simulated time starts.
-    #[arg(long, default_value_t = 1)]
-    pub days_back: i64,
+    /// Values are a function of the seed, the sensor and the measurement time: the same seed
+    /// resends the same readings (duplicates), whenever the run starts.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Full simulator settings (faults, heat-wave scenario…) as TOML; overrides the flags above.
@@ -30,20 +26,30 @@ pub struct FleetArgs {
     pub scenario_file: Option<PathBuf>,
 }
 
+/// When the simulated time starts and how fast it runs: `ilot sim` and `ilot demo` differ in
+/// their defaults only.
+#[derive(Clone, Copy)]
+pub struct Pace {
+    /// Simulated seconds per wall-clock second (0 = as fast as possible).
+    pub acceleration: f64,
+    /// Days before now at which the simulated time starts.
+    pub days_back: i64,
+}
+
 impl FleetArgs {
-    pub fn sim_config(&self) -> anyhow::Result<SimConfig> {
+    pub fn sim_config(&self, pace: Pace) -> anyhow::Result<SimConfig> {
         if let Some(path) = &self.scenario_file {
             let text = std::fs::read_to_string(path)?;
             return toml_from_str(&text);
         }
         let now = chrono::Utc::now().timestamp();
-        let start = now - now.rem_euclid(300) - self.days_back * 86_400;
+        let start = now - now.rem_euclid(300) - pace.days_back * 86_400;
         Ok(SimConfig {
             city: self.city.clone(),
             sensors: self.sensors,
-            acceleration: self.acceleration,
+            acceleration: pace.acceleration,
             // By default, catch up from `days_back` to now (later readings would be in the future).
-            readings_per_sensor: self.readings_per_sensor.or(Some((self.days_back.max(0) * 288) as u64)),
+            readings_per_sensor: self.readings_per_sensor.or(Some((pace.days_back.max(0) * 288) as u64)),
             seed: self.seed,
             start: chrono::DateTime::from_timestamp(start, 0).unwrap_or_default(),
             ..SimConfig::default()
@@ -60,6 +66,12 @@ fn toml_from_str(text: &str) -> anyhow::Result<SimConfig> {
 pub struct SimArgs {
     #[command(flatten)]
     pub fleet: FleetArgs,
+    /// Simulated seconds per wall-clock second (0 = as fast as possible).
+    #[arg(long, default_value_t = 60.0)]
+    pub acceleration: f64,
+    /// Days before now at which the simulated time starts.
+    #[arg(long, default_value_t = 1)]
+    pub days_back: i64,
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
     #[arg(long, default_value_t = 1883)]
@@ -76,10 +88,18 @@ pub struct SimArgs {
 pub struct DemoArgs {
     #[command(flatten)]
     pub fleet: FleetArgs,
+    /// Pace of the catch-up, in simulated seconds per wall-clock second (0 = as fast as
+    /// possible); the demo then runs live, in real time.
+    #[arg(long, default_value_t = 0.0)]
+    pub acceleration: f64,
+    /// Days replayed before going live: 3 give at least two complete nights of heat island and
+    /// a whole climatological day (Tn/Tx), whatever the hour the demo starts.
+    #[arg(long, default_value_t = 3)]
+    pub days_back: i64,
 }
 
 pub async fn run(args: SimArgs) -> anyhow::Result<()> {
-    let fleet = Fleet::new(args.fleet.sim_config()?)?;
+    let fleet = Fleet::new(args.fleet.sim_config(Pace { acceleration: args.acceleration, days_back: args.days_back })?)?;
     let target = MqttTarget {
         host: args.host,
         port: args.port,
@@ -89,40 +109,80 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
         ..MqttTarget::default()
     };
     let report = |s: &ilot_firmware_sim::PublishStats| eprintln!("published {} acked {}", s.published, s.acked);
-    let stats = publish(&target, fleet.messages(), args.fleet.acceleration, Some(&report)).await?;
+    let stats = publish(&target, fleet.messages(), fleet.config().acceleration, Some(&report)).await?;
     println!("published {} messages ({} acked by the broker) in {:.1} s", stats.published, stats.acked, stats.elapsed.as_secs_f64());
     Ok(())
 }
 
-/// Publish a fleet to the (embedded) broker until the task is aborted: first the catch-up
-/// from the configured start at its acceleration, then live, in real time.
-pub async fn publish_forever(sim: SimConfig, host: String, port: u16) {
+/// Publish the demo fleet to the (embedded) broker until the task is aborted: what it measured
+/// before now (the catch-up) at the configured acceleration, then live, in real time. Values
+/// depend on the measurement time only, so a restarted demo resends duplicates.
+pub async fn publish_forever(sim: SimConfig, host: String, port: u16, out: DemoOutput) {
     let target = MqttTarget { host, port, client_id: "ilot-demo-fleet".into(), ..MqttTarget::default() };
-    let catch_up_s = sim.readings_per_sensor.unwrap_or(0) as i64 * i64::from(sim.cadence_s);
-    let live = SimConfig {
-        start: sim.start + chrono::Duration::seconds(catch_up_s),
-        readings_per_sensor: None,
-        acceleration: 1.0,
-        ..sim.clone()
+    let fleet = match Fleet::new(sim.clone()) {
+        Ok(fleet) => fleet,
+        Err(e) => return tracing::error!(error = %e, "simulated fleet not started"),
     };
-    for (phase, config) in [("catch-up", sim), ("live", live)] {
-        let acceleration = config.acceleration;
-        if config.readings_per_sensor == Some(0) {
-            continue;
+    let started = std::time::Instant::now();
+    let mut stream = fleet.messages().peekable();
+    let mut caught_up = 0;
+    // Until nothing measured before now is left: a slow catch-up lets "now" move on meanwhile.
+    loop {
+        let now = chrono::Utc::now();
+        if stream.peek().is_none_or(|m| m.sim_time > now) {
+            break;
         }
-        match Fleet::new(config) {
-            Ok(fleet) => {
-                tracing::info!(phase, "simulated fleet publishing");
-                if let Err(e) = publish(&target, fleet.messages(), acceleration, None).await {
-                    tracing::error!(error = %e, phase, "simulated fleet stopped");
-                    return;
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "simulated fleet not started");
-                return;
-            }
+        let past = std::iter::from_fn(|| stream.next_if(|m| m.sim_time <= now));
+        match publish(&target, past, sim.acceleration, None).await {
+            Ok(stats) => caught_up += stats.readings,
+            Err(e) => return tracing::error!(error = %e, phase = "catch-up", "simulated fleet stopped"),
         }
+    }
+    out.caught_up(caught_up, sim.start, started.elapsed());
+    if stream.peek().is_some() {
+        if let Err(e) = publish(&target, stream, 1.0, None).await {
+            tracing::error!(error = %e, phase = "live", "simulated fleet stopped");
+        }
+    }
+}
+
+/// What the demo tells the person who started it: where to look, and when there is something
+/// to see.
+#[derive(Clone)]
+pub struct DemoOutput {
+    /// How to invoke this binary again (`ilot`, or its path when not on the PATH).
+    program: String,
+    network: String,
+    sensors: usize,
+}
+
+impl DemoOutput {
+    fn new(sim: &SimConfig) -> DemoOutput {
+        let program = std::env::args().next().filter(|p| p.contains('/')).unwrap_or_else(|| "ilot".to_owned());
+        DemoOutput { program, network: sim.network().to_owned(), sensors: sim.sensors }
+    }
+
+    fn started(&self, sim: &SimConfig, days_back: i64) {
+        println!(
+            "demo: {} simulated sensors of {} publish to the embedded broker: {days_back} days replayed {}, then live (one reading per sensor every {} min)",
+            self.sensors,
+            self.network,
+            if sim.acceleration > 0.0 { format!("at {}× real time", sim.acceleration) } else { "as fast as possible".to_owned() },
+            sim.cadence_s / 60,
+        );
+    }
+
+    fn caught_up(&self, readings: u64, since: chrono::DateTime<chrono::Utc>, took: std::time::Duration) {
+        let (p, n) = (&self.program, &self.network);
+        println!(
+            "demo: caught up: {readings} readings since {} published in {:.0} s (stored as they arrive); now live. The heat island:\n\
+             \x20 {p} sql \"SELECT night, count(*) AS sensors, round(avg(uhi_mean_c), 2) AS uhi_mean_c, round(max(uhi_max_c), 2) AS uhi_max_c FROM uhi_nightly WHERE network = '{n}' GROUP BY night ORDER BY night\"\n\
+             \x20 {p} sql \"SELECT sensor_id, night, round(uhi_mean_c, 2) AS uhi_c, lcz, time_window FROM uhi_nightly JOIN sensors USING (network, sensor_id) WHERE network = '{n}' ORDER BY night DESC, uhi_c DESC LIMIT 10\"\n\
+             \x20 {p} sql \"SELECT date, round(min(tn_c), 1) AS coolest_tn_c, round(max(tn_c), 1) AS warmest_tn_c, round(max(tx_c), 1) AS tx_c, bool_or(tn_provisional OR tx_provisional) AS provisional FROM daily_tn_tx WHERE network = '{n}' GROUP BY date ORDER BY date\"\n\
+             Status page: the HTTP API address above; SQL reference: docs/sql.md",
+            since.format("%Y-%m-%d %H:%M UTC"),
+            took.as_secs_f64(),
+        );
     }
 }
 
@@ -133,11 +193,45 @@ pub async fn demo(mut config: Config, args: DemoArgs) -> anyhow::Result<()> {
         config.storage.persist_interval_s = 30;
     }
     config.validate().context("configuration")?;
-    let sim = args.fleet.sim_config()?;
+    let mut sim = args.fleet.sim_config(Pace { acceleration: args.acceleration, days_back: args.days_back })?;
+    if args.fleet.scenario_file.is_none() {
+        // The catch-up, then live for as long as the demo runs (unless a number was asked for).
+        sim.readings_per_sensor = args.fleet.readings_per_sensor;
+    }
     let sensor_file = register_fleet(&mut config, &sim)?;
-    println!("demo: {} simulated sensors in {} publishing to the embedded broker", sim.sensors, sim.city);
-    println!("demo: fleet registered from {} (UHI views: uhi_hourly, uhi_nightly, uhi_daily)", sensor_file.display());
-    crate::serve::run(config, crate::serve::Extras { simulate: Some(sim) }).await
+    let out = DemoOutput::new(&sim);
+    out.started(&sim, args.days_back);
+    println!("demo: fleet registered from {} (positions, LCZ, rural references, département)", sensor_file.display());
+    let data_dir = config.storage.data_dir.clone();
+    crate::serve::run(config, crate::serve::Extras { simulate: Some((sim, out)) }).await.map_err(|e| with_second_demo_hint(e, &data_dir))
+}
+
+/// The data directory's writer lock, or a port, held by another process.
+fn taken(e: &(dyn std::error::Error + 'static)) -> bool {
+    use ilot_ingest::{listen::ListenError, wal::WalError};
+    let listen = match e.downcast_ref::<ilot_dashboards::HttpError>() {
+        Some(ilot_dashboards::HttpError::Bind(l)) => Some(l),
+        _ => e.downcast_ref::<ListenError>(),
+    };
+    #[cfg(feature = "embedded-broker")]
+    let listen = listen.or(match e.downcast_ref::<ilot_ingest::broker::BrokerError>() {
+        Some(ilot_ingest::broker::BrokerError::Listen(l)) => Some(l),
+        _ => None,
+    });
+    listen.is_some_and(ListenError::in_use) || matches!(e.downcast_ref::<WalError>(), Some(WalError::Locked { .. }))
+}
+
+/// A demo that meets another one (its data directory or ports taken) says how to run two.
+fn with_second_demo_hint(error: anyhow::Error, data_dir: &std::path::Path) -> anyhow::Error {
+    if !error.chain().any(taken) {
+        return error;
+    }
+    anyhow::anyhow!(
+        "{error:#}\nAnother ilot (a demo?) already runs with {} or these ports. To run a second demo beside it, give it its \
+         own data directory and ports:\n  ILOT_STORAGE__DATA_DIR=./data-2 ILOT_HTTP__LISTEN=127.0.0.1:8652 \
+         ILOT_EMBEDDED_BROKER__LISTEN=127.0.0.1:11893 ilot demo",
+        data_dir.display()
+    )
 }
 
 /// File the demo writes its fleet's registry entries to, in the data folder.

@@ -72,7 +72,7 @@ fn on_the_stored_data() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn against_a_running_service() {
     let dir = tempfile::tempdir().unwrap();
-    let mut spec = ServiceSpec::new(dir.path(), Broker::Embedded(free_port()), &unique("t"));
+    let mut spec = ServiceSpec::new(dir.path(), Broker::Embedded(free_port_pair()), &unique("t"));
     spec.extra_toml = "[query]\nmax_result_rows = 5\n".into();
     let svc = Service::start(&spec);
     svc.wait_healthy(Duration::from_secs(30)).await;

@@ -71,6 +71,6 @@ fn a_taken_http_port_is_named_before_anything_starts() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
     let stderr = refused_start(&[("ILOT_HTTP__LISTEN", addr.to_string())]);
-    assert!(stderr.contains(&format!("cannot listen on {addr}: ")), "{stderr}");
-    assert!(stderr.contains("(http.listen)") && stderr.to_lowercase().matches("address already in use").count() == 1, "{stderr}");
+    assert!(stderr.contains(&format!("{addr} is already in use: another ilot or another program listens there")), "{stderr}");
+    assert!(stderr.contains("set another address in http.listen") && stderr.matches("in use").count() == 1, "{stderr}");
 }

@@ -14,4 +14,4 @@ pub mod registry_api;
 pub mod server;
 pub mod sql_api;
 
-pub use server::{HttpConfig, HttpState, bind, serve};
+pub use server::{HttpConfig, HttpError, HttpState, bind, serve};

@@ -77,9 +77,8 @@ pub struct HttpState {
 pub enum HttpError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    // The I/O error is part of the message (not a `source`: it would be printed twice).
-    #[error("cannot listen on {addr}: {error} (http.listen)")]
-    Bind { addr: SocketAddr, error: std::io::Error },
+    #[error(transparent)]
+    Bind(#[from] ilot_ingest::listen::ListenError),
     #[error("HTTP server on {addr}: {error}")]
     Serve { addr: SocketAddr, error: std::io::Error },
 }
@@ -162,7 +161,7 @@ async fn status_page() -> axum::response::Html<&'static str> {
 pub async fn bind(config: &HttpConfig) -> Result<tokio::net::TcpListener, HttpError> {
     config.validate()?;
     let addr = config.listen;
-    tokio::net::TcpListener::bind(addr).await.map_err(|error| HttpError::Bind { addr, error })
+    Ok(tokio::net::TcpListener::bind(addr).await.map_err(|error| ilot_ingest::listen::ListenError::new(addr, "http.listen", error))?)
 }
 
 /// Serve on `listener` (from [`bind`]) until `shutdown` resolves.

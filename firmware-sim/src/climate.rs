@@ -168,32 +168,57 @@ impl Climate {
     }
 }
 
-/// Per-sensor AR(1) noise, stationary standard deviation [`NOISE_SIGMA_C`] by default.
+/// Per-sensor AR(1) noise, stationary standard deviation [`NOISE_SIGMA_C`] by default, that is
+/// a function of (sensor seed, measurement time): the innovation of each instant is drawn from
+/// a generator seeded by both, and the process is the sum of the past innovations, so a
+/// restarted simulator measures again exactly what it measured before (a duplicate, never a
+/// conflict), wherever its run starts.
 #[derive(Debug, Clone)]
 pub(crate) struct SensorNoise {
+    seed: u64,
+    cadence_s: i64,
     phi: f64,
     innovation_sd: f64,
-    value: f64,
+    /// The last instant computed and its value: the next step only adds one innovation.
+    last: Option<(i64, f64)>,
 }
+
+/// Past innovations summed when the noise starts at an arbitrary instant: enough for their
+/// weight `phi^n` to fall below this (far under the 0.01 °C a reading is rounded to).
+const NOISE_WARM_UP_WEIGHT: f64 = 1e-12;
 
 impl SensorNoise {
     /// Noise of stationary standard deviation `sigma_c` (K) sampled every `cadence_s`.
-    pub(crate) fn new(cadence_s: u32, sigma_c: f64, rng: &mut impl Rng) -> SensorNoise {
+    pub(crate) fn new(seed: u64, cadence_s: u32, sigma_c: f64) -> SensorNoise {
         let phi = NOISE_PHI_5_MIN.powf(f64::from(cadence_s) / 300.0);
-        let innovation_sd = sigma_c * (1.0 - phi * phi).sqrt();
-        SensorNoise {
-            phi,
-            innovation_sd,
-            value: sigma_c * standard_normal(rng),
-        }
+        SensorNoise { seed, cadence_s: i64::from(cadence_s), phi, innovation_sd: sigma_c * (1.0 - phi * phi).sqrt(), last: None }
     }
 
-    /// Current value, then advance one step.
-    pub(crate) fn next(&mut self, rng: &mut impl Rng) -> f64 {
-        let current = self.value;
-        self.value = self.phi * self.value + self.innovation_sd * standard_normal(rng);
-        current
+    /// The noise at `t` (a measurement instant, on the cadence grid of the previous calls).
+    pub(crate) fn at(&mut self, t: DateTime<Utc>) -> f64 {
+        let t = t.timestamp();
+        let value = match self.last {
+            Some((previous, value)) if previous == t => value,
+            Some((previous, value)) if previous + self.cadence_s == t => self.phi * value + self.innovation(t),
+            _ => {
+                let steps = if self.phi > 0.0 { (NOISE_WARM_UP_WEIGHT.ln() / self.phi.ln()).ceil() as i64 } else { 1 };
+                (0..steps.max(1)).rev().fold(0.0, |x, k| self.phi * x + self.innovation(t - k * self.cadence_s))
+            }
+        };
+        self.last = Some((t, value));
+        value
     }
+
+    fn innovation(&self, t: i64) -> f64 {
+        self.innovation_sd * standard_normal(&mut instant_rng(self.seed, t))
+    }
+}
+
+/// A generator for one sensor (`seed`) at one instant (Unix seconds `t`): what is drawn from
+/// it depends on nothing else.
+pub(crate) fn instant_rng(seed: u64, t: i64) -> rand::rngs::SmallRng {
+    use rand::SeedableRng;
+    rand::rngs::SmallRng::seed_from_u64(crate::fleet::derive_seed(seed, 3, t as u64))
 }
 
 /// One standard normal draw (Box–Muller).
@@ -208,8 +233,6 @@ mod tests {
     use super::*;
     use crate::city::CITIES;
     use chrono::TimeZone;
-    use rand::{SeedableRng, rngs::SmallRng};
-
     fn toulouse() -> &'static CityProfile {
         &CITIES[0]
     }
@@ -306,9 +329,9 @@ mod tests {
 
     #[test]
     fn noise_has_the_intended_spread_and_memory() {
-        let mut rng = SmallRng::seed_from_u64(7);
-        let mut noise = SensorNoise::new(300, NOISE_SIGMA_C, &mut rng);
-        let samples: Vec<f64> = (0..100_000).map(|_| noise.next(&mut rng)).collect();
+        let t0 = utc(2025, 7, 1, 0, 0);
+        let mut noise = SensorNoise::new(7, 300, NOISE_SIGMA_C);
+        let samples: Vec<f64> = (0..100_000).map(|i| noise.at(t0 + TimeDelta::seconds(300 * i))).collect();
         let n = samples.len() as f64;
         let mean = samples.iter().sum::<f64>() / n;
         let var = samples.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
@@ -321,5 +344,14 @@ mod tests {
         assert!(mean.abs() < 0.01, "{mean}");
         assert!((var.sqrt() - NOISE_SIGMA_C).abs() < 0.01, "{}", var.sqrt());
         assert!((lag1 - NOISE_PHI_5_MIN).abs() < 0.02, "{lag1}");
+        // A function of the instant: started anywhere, the same values to far below 0.01 K.
+        for start in [0, 1, 500, 99_000] {
+            let mut again = SensorNoise::new(7, 300, NOISE_SIGMA_C);
+            for i in start..(start + 300).min(100_000) {
+                let x = again.at(t0 + TimeDelta::seconds(300 * i as i64));
+                assert!((x - samples[i]).abs() < 1e-9, "step {i} from {start}: {x} vs {}", samples[i]);
+            }
+        }
+        assert_ne!(SensorNoise::new(8, 300, NOISE_SIGMA_C).at(t0), samples[0], "another sensor, other noise");
     }
 }

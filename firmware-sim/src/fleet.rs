@@ -171,7 +171,7 @@ impl Fleet {
 }
 
 /// Independent seed for stream `stream` of item `index` (SplitMix64 finaliser).
-fn derive_seed(seed: u64, stream: u64, index: u64) -> u64 {
+pub(crate) fn derive_seed(seed: u64, stream: u64, index: u64) -> u64 {
     let mix = |mut z: u64| {
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);

@@ -1,25 +1,30 @@
 //! `MessageStream`: the lazy generator behind [`crate::Fleet::messages`].
 //!
-//! Steps are visited in time order and, within a step, sensors in id order. Each sensor keeps a
-//! small state (noise, sequence number, fault state): measuring never depends on the fault
-//! settings (separate random streams), so turning faults on changes how readings travel, not
-//! what the sensors measure.
+//! Steps are visited in time order and, within a step, sensors in id order. What a sensor
+//! measures (temperature, humidity, battery, sequence number, spikes) is a function of the
+//! seed, the sensor and the measurement time alone, never of where the run started: a restarted
+//! demo or simulator resends the same readings (duplicates, not conflicts). How readings travel
+//! (duplicates, reordering, malformed messages, uplink loss) and the stuck episodes are drawn
+//! per run, from a separate random stream, so turning faults on changes how readings travel,
+//! not what the sensors measure.
 
 use std::collections::VecDeque;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use rand::{Rng, SeedableRng, rngs::SmallRng};
 
-use crate::climate::{SensorNoise, standard_normal};
+use crate::climate::{SensorNoise, instant_rng, standard_normal};
 use crate::faults::MALFORMED_KINDS;
 use crate::fleet::SensorPlan;
 use crate::{Anomalies, Anomaly, Fleet, MessageKind, ReadingPayload, SimMessage};
 
 /// Standard deviation of the humidity measurement noise, %RH.
 const HUMIDITY_NOISE_PCT: f64 = 0.5;
-/// Battery: starts between these voltages, loses a little every day, plus ADC noise.
+/// Battery: starts between these voltages when changed, loses a little every day, plus ADC
+/// noise; each sensor's battery is changed every [`BATTERY_LIFE_DAYS`], on its own day.
 const BATTERY_START_V: std::ops::Range<f64> = 3.58..3.68;
 const BATTERY_DRAIN_V_PER_DAY: f64 = 0.002;
+const BATTERY_LIFE_DAYS: f64 = 80.0;
 const BATTERY_NOISE_V: f64 = 0.002;
 /// Spikes add this much to one temperature, K.
 const SPIKE_C: std::ops::RangeInclusive<f64> = 8.0..=15.0;
@@ -34,11 +39,15 @@ pub struct MessageStream<'a> {
 }
 
 struct SensorState {
-    values: SmallRng,
+    /// Seed of what the sensor measures ([`crate::fleet::SensorPlan::value_seed`]).
+    value_seed: u64,
     faults: SmallRng,
     noise: SensorNoise,
-    seq: u64,
+    /// Sequence number at the Unix epoch: it counts measurement steps from there.
+    seq_offset: u64,
     battery_start_v: f64,
+    /// Day (counted from the Unix epoch, modulo the battery life) the battery is changed.
+    battery_change_day: f64,
     frozen: Option<(f64, f64)>,
     held: Option<SimMessage>,
     backlog: Vec<ReadingPayload>,
@@ -52,16 +61,13 @@ impl<'a> MessageStream<'a> {
             .plans
             .iter()
             .map(|plan| {
-                let mut values = SmallRng::seed_from_u64(plan.value_seed);
+                let mut constants = SmallRng::seed_from_u64(plan.value_seed);
                 SensorState {
-                    noise: SensorNoise::new(
-                        fleet.config.cadence_s,
-                        fleet.config.noise_sigma_c,
-                        &mut values,
-                    ),
-                    seq: values.random_range(0..100_000),
-                    battery_start_v: values.random_range(BATTERY_START_V),
-                    values,
+                    value_seed: plan.value_seed,
+                    noise: SensorNoise::new(plan.value_seed, fleet.config.cadence_s, fleet.config.noise_sigma_c),
+                    seq_offset: constants.random_range(0..100_000),
+                    battery_start_v: constants.random_range(BATTERY_START_V),
+                    battery_change_day: constants.random_range(0.0..BATTERY_LIFE_DAYS),
                     faults: SmallRng::seed_from_u64(plan.fault_seed),
                     frozen: None,
                     held: None,
@@ -226,14 +232,14 @@ impl SensorState {
         let config = &fleet.config;
         let t = fleet.measurement_time(step);
 
-        let mut temperature =
-            fleet.climate.temperature_c(sensor, t) + self.noise.next(&mut self.values);
-        let mut humidity = fleet.climate.humidity_pct(temperature, t)
-            + HUMIDITY_NOISE_PCT * standard_normal(&mut self.values);
-        let days = (t - config.start).as_seconds_f64() / 86_400.0;
-        let battery = self.battery_start_v - BATTERY_DRAIN_V_PER_DAY * days
-            + BATTERY_NOISE_V * standard_normal(&mut self.values);
-        self.seq += 1;
+        let mut temperature = fleet.climate.temperature_c(sensor, t) + self.noise.at(t);
+        let mut instant = instant_rng(self.value_seed, t.timestamp());
+        let mut humidity = fleet.climate.humidity_pct(temperature, t) + HUMIDITY_NOISE_PCT * standard_normal(&mut instant);
+        let battery_age_days = (t.timestamp() as f64 / 86_400.0 - self.battery_change_day).rem_euclid(BATTERY_LIFE_DAYS);
+        let battery = self.battery_start_v - BATTERY_DRAIN_V_PER_DAY * battery_age_days + BATTERY_NOISE_V * standard_normal(&mut instant);
+        let seq = self.seq_offset + (t.timestamp() / i64::from(config.cadence_s)).max(0) as u64;
+        // Spikes too are a property of the instant (a fault of the measurement, not of travel).
+        let spike = config.faults.spike_rate > 0.0 && instant.random_bool(config.faults.spike_rate);
 
         let mut anomalies = Anomalies::default();
         match plan.stuck {
@@ -242,13 +248,11 @@ impl SensorState {
                 (temperature, humidity) = self.frozen.unwrap_or((temperature, humidity));
                 anomalies.insert(Anomaly::Stuck);
             }
-            _ => {
-                let rate = config.faults.spike_rate;
-                if rate > 0.0 && self.faults.random_bool(rate) {
-                    temperature += self.faults.random_range(SPIKE_C);
-                    anomalies.insert(Anomaly::Spike);
-                }
+            _ if spike => {
+                temperature += instant.random_range(SPIKE_C);
+                anomalies.insert(Anomaly::Spike);
             }
+            _ => {}
         }
         if !plan.clock_skew.is_zero() {
             anomalies.insert(Anomaly::ClockSkew);
@@ -259,7 +263,7 @@ impl SensorState {
             temperature,
             humidity.clamp(5.0, 100.0),
             battery.max(3.0),
-            self.seq,
+            seq,
         );
         (reading, anomalies)
     }

@@ -8,12 +8,18 @@ use std::net::SocketAddr;
 pub enum BrokerError {
     #[error("embedded broker configuration: {0}")]
     Config(String),
+    #[error(transparent)]
+    Listen(#[from] crate::listen::ListenError),
 }
 
 /// Start the embedded broker listening on `listen` (MQTT 3.1.1 and 5 on consecutive ports:
 /// v5 on `listen.port() + 1`). Returns once its threads are started.
 pub fn start_embedded(listen: SocketAddr, max_payload_bytes: usize) -> Result<(), BrokerError> {
     let v5 = SocketAddr::new(listen.ip(), listen.port().wrapping_add(1));
+    // rumqttd binds on its own thread and only logs a failure: a taken port (another demo's
+    // broker, say) would leave this process talking to someone else's broker.
+    crate::listen::check_free(listen, "embedded_broker.listen")?;
+    crate::listen::check_free(v5, "embedded_broker.listen, its port + 1 for MQTT 5")?;
     let toml = format!(
         r#"
 id = 0

@@ -6,7 +6,7 @@
 //! group commit; the PUBACK leaves after it) → `store` + `dedup` (queryable in memory, exactly
 //! once) → `persister` (sorted Parquet, one atomic put per file) → `manifest` (the files the
 //! query side reads; each readings file with its hourly `rollup`) → `stuck_runs` (runs found
-//! stuck mark their earlier readings) → `compactor` (one file per network and closed day). Paths: `layout`. Files found missing or unreadable:
+//! stuck mark their earlier readings) → `compactor` (one file per network and closed day). Paths: `layout`; listening addresses: `listen`. Files found missing or unreadable:
 //! `damage` (left out, reported, quarantined; caches rebuilt). Flags recomputed after a rule or
 //! registry change: `requalify`; history imported from files: `backfill`.
 
@@ -22,6 +22,7 @@ pub mod health;
 pub mod intake;
 pub mod latest;
 pub mod layout;
+pub mod listen;
 pub mod manifest;
 pub mod parquet_file;
 pub mod payload;
@@ -31,6 +32,7 @@ pub mod qc;
 pub mod reading;
 pub mod recent;
 pub mod registry;
+pub mod repeated_warning;
 pub mod requalify;
 pub mod rollup;
 pub mod schema;

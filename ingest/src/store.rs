@@ -18,6 +18,7 @@ use crate::parquet_file::ParquetFileError;
 use crate::schema::{epoch_day, readings_to_batch};
 use crate::wal::WalEntry;
 use crate::latest::LatestReadings;
+use crate::repeated_warning::RepeatedWarning;
 use crate::{DeadLetter, Reading, qc};
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +75,16 @@ pub struct Store {
     pub(crate) damage: DamagedFiles,
     /// Files replaced (compaction, new flags), deleted after a grace period (see `compactor`).
     pub(crate) retired: Mutex<crate::compactor::Retired>,
+    /// Conflicting duplicates, logged a few a minute (a replayed backlog can hold thousands).
+    conflicts_warning: RepeatedWarning,
+}
+
+impl Store {
+    /// Log the summaries of rate-limited warnings whose minute is over (every few seconds),
+    /// or of everything counted (`now`, at shutdown).
+    pub fn summarise_warnings(&self, now: bool) {
+        self.conflicts_warning.flush(now);
+    }
 }
 
 pub fn date_of(ts_ms: i64) -> NaiveDate {
@@ -105,6 +116,7 @@ impl Store {
             latest: LatestReadings::default(),
             damage: DamagedFiles::default(),
             retired: Mutex::default(),
+            conflicts_warning: RepeatedWarning::new("conflicting duplicate kept aside", "conflicting duplicates kept aside"),
         });
         store.check_presence(&files).await?;
         store.damage.publish_gauge();
@@ -208,7 +220,7 @@ impl Store {
                                 Verdict::Duplicate => metrics::counter!("ilot_duplicates_total").increment(1),
                                 Verdict::Conflict => {
                                     metrics::counter!("ilot_conflicts_total").increment(1);
-                                    tracing::warn!(network = %r.network, sensor = %r.sensor_id, ts_ms = r.ts_ms, "conflicting duplicate kept aside");
+                                    self.conflicts_warning.record(|| format!("{}/{} at {}", r.network, r.sensor_id, chrono::DateTime::from_timestamp_millis(r.ts_ms).unwrap_or_default().format("%Y-%m-%dT%H:%M:%SZ")));
                                     r.qc_flags |= qc::CONFLICT;
                                     conflicts.push(Buffered { segment, item: r });
                                 }

@@ -16,6 +16,18 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// A free port whose next port is free too: the embedded broker listens on both (MQTT 3.1.1,
+/// then 5) and refuses to start when either is taken.
+pub fn free_port_pair() -> u16 {
+    loop {
+        let first = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = first.local_addr().unwrap().port();
+        if port < u16::MAX && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+}
+
 /// A name unique to this test process and call, for topics, client ids and groups.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
@@ -109,6 +121,8 @@ pub struct Service {
     pub http: SocketAddr,
     pub config_file: PathBuf,
     token: Option<String>,
+    /// What it printed on stdout so far.
+    pub stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 pub fn ilot_bin() -> &'static str {
@@ -120,26 +134,49 @@ impl Service {
         std::fs::create_dir_all(&spec.data_dir).unwrap();
         let config_file = spec.data_dir.join(format!("{}.toml", spec.client_id));
         std::fs::File::create(&config_file).unwrap().write_all(spec.toml().as_bytes()).unwrap();
-        let mut child = Command::new(ilot_bin())
-            .args(["--config", config_file.to_str().unwrap(), "serve"])
-            .env("RUST_LOG", std::env::var("ILOT_TEST_LOG").unwrap_or_else(|_| "warn,rumqttd=off".into()))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn ilot serve");
+        let log = std::env::var("ILOT_TEST_LOG").unwrap_or_else(|_| "warn,rumqttd=off".into());
+        Service::spawn(&config_file, &["serve"], Some(&log), Stdio::inherit(), spec.http_token.clone())
+            .unwrap_or_else(|e| panic!("ilot serve: {e}"))
+    }
+
+    /// `ilot --config <config_file> demo <args>` as a user runs it (default logging), its stderr
+    /// written to `stderr`; an error with that stderr when it stops before listening.
+    pub fn demo(config_file: &Path, args: &[&str], stderr: &Path) -> Result<Service, String> {
+        let log = std::fs::File::create(stderr).unwrap();
+        let demo = [&["demo"], args].concat();
+        Service::spawn(config_file, &demo, None, Stdio::from(log), None)
+            .map_err(|e| format!("{e}\n{}", std::fs::read_to_string(stderr).unwrap_or_default()))
+    }
+
+    /// Start `ilot` and wait for the HTTP address it prints; every stdout line is kept.
+    fn spawn(config_file: &Path, args: &[&str], log: Option<&str>, stderr: Stdio, token: Option<String>) -> Result<Service, String> {
+        let mut command = Command::new(ilot_bin());
+        command.arg("--config").arg(config_file).args(args).stdout(Stdio::piped()).stderr(stderr);
+        match log {
+            Some(log) => command.env("RUST_LOG", log),
+            None => command.env_remove("RUST_LOG"),
+        };
+        let mut child = command.spawn().expect("spawn ilot");
         let stdout = child.stdout.take().unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
+        let kept = lines.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(rest) = line.trim().strip_prefix("HTTP API") {
                     let url = rest.split_whitespace().next().unwrap_or_default().to_owned();
                     let _ = tx.send(url);
                 }
+                kept.lock().unwrap().push(line);
             }
         });
-        let url = rx.recv_timeout(Duration::from_secs(60)).expect("ilot serve printed its HTTP address");
+        let Ok(url) = rx.recv_timeout(Duration::from_secs(60)) else {
+            let _ = child.kill();
+            let status = child.wait().unwrap();
+            return Err(format!("ilot {args:?} printed no HTTP address ({status})"));
+        };
         let http: SocketAddr = url.trim_start_matches("http://").trim_end_matches('/').parse().unwrap();
-        Service { child, http, config_file, token: spec.http_token.clone() }
+        Ok(Service { child, http, config_file: config_file.to_owned(), token, stdout: lines })
     }
 
     pub fn base(&self) -> String {
