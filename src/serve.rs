@@ -31,10 +31,11 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
     config.validate().context("configuration")?;
     let prometheus = crate::telemetry::init_metrics()?;
     // One process per writer, checked first: a second process on the same data directory
-    // (another demo, say) is told so before it meets the first one's ports or broker.
+    // (another demo, say) is told so before it meets the first one's ports or broker. A first
+    // start creates the lock once every check has passed.
     let writer = storage::writer_id(&config.storage, &config.mqtt.client_id)?;
     let wal_dir = storage::wal_dir(&config.storage, &writer);
-    let _writer_lock = WriterLock::acquire(&wal_dir)?;
+    let writer_lock = WriterLock::acquire_existing(&wal_dir)?;
     // The HTTP port next: one that cannot be bound fails the start before any other work.
     let http_listener = ilot_dashboards::bind(&config.http).await?;
     let http_addr = http_listener.local_addr().context("the HTTP listener's address")?;
@@ -49,6 +50,10 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
         }
         config.mqtt.url = format!("mqtt://{listen}");
     }
+    let _writer_lock = match writer_lock {
+        Some(lock) => lock,
+        None => WriterLock::acquire(&wal_dir)?,
+    };
     let object_store = storage::object_store(&config.storage)?;
     let store = Store::open(object_store, writer.clone(), false).await.context("opening the store")?;
     if config.storage.url.is_none() {

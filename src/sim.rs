@@ -177,7 +177,7 @@ impl DemoOutput {
         println!(
             "demo: caught up: {readings} readings since {} published in {:.0} s (stored as they arrive); now live. The heat island:\n\
              \x20 {p} sql \"SELECT night, count(*) AS sensors, round(avg(uhi_mean_c), 2) AS uhi_mean_c, round(max(uhi_max_c), 2) AS uhi_max_c FROM uhi_nightly WHERE network = '{n}' GROUP BY night ORDER BY night\"\n\
-             \x20 {p} sql \"SELECT sensor_id, night, round(uhi_mean_c, 2) AS uhi_c, lcz, time_window FROM uhi_nightly JOIN sensors USING (network, sensor_id) WHERE network = '{n}' ORDER BY night DESC, uhi_c DESC LIMIT 10\"\n\
+             \x20 {p} sql \"SELECT u.sensor_id, u.night, round(u.uhi_mean_c, 2) AS uhi_c, s.lcz, u.time_window FROM uhi_nightly u JOIN sensors s ON s.network = u.network AND s.sensor_id = u.sensor_id WHERE u.network = '{n}' ORDER BY u.night DESC, uhi_c DESC LIMIT 10\"\n\
              \x20 {p} sql \"SELECT date, round(min(tn_c), 1) AS coolest_tn_c, round(max(tn_c), 1) AS warmest_tn_c, round(max(tx_c), 1) AS tx_c, bool_or(tn_provisional OR tx_provisional) AS provisional FROM daily_tn_tx WHERE network = '{n}' GROUP BY date ORDER BY date\"\n\
              Status page: the HTTP API address above; SQL reference: docs/sql.md",
             since.format("%Y-%m-%d %H:%M UTC"),

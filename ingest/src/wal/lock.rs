@@ -21,9 +21,24 @@ impl WriterLock {
     /// the process holding it.
     pub fn acquire(dir: &Path) -> Result<Self, WalError> {
         let path = crate::layout::wal_lock_path(dir);
+        std::fs::create_dir_all(dir).map_err(|source| WalError::Io { path: path.display().to_string(), source })?;
+        Self::take(dir, OpenOptions::new().create(true).read(true).write(true).truncate(false).open(&path))
+    }
+
+    /// Take the lock if the writer's lock file exists already, creating nothing (`None` when it
+    /// does not): a start checks that no process holds the writer before its other checks,
+    /// which must leave a refused start without a trace on disk.
+    pub fn acquire_existing(dir: &Path) -> Result<Option<Self>, WalError> {
+        match OpenOptions::new().read(true).write(true).open(crate::layout::wal_lock_path(dir)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            opened => Self::take(dir, opened).map(Some),
+        }
+    }
+
+    fn take(dir: &Path, opened: std::io::Result<File>) -> Result<Self, WalError> {
+        let path = crate::layout::wal_lock_path(dir);
         let io = |source| WalError::Io { path: path.display().to_string(), source };
-        std::fs::create_dir_all(dir).map_err(io)?;
-        let mut file = OpenOptions::new().create(true).read(true).write(true).truncate(false).open(&path).map_err(io)?;
+        let mut file = opened.map_err(io)?;
         match file.try_lock() {
             Ok(()) => {
                 file.set_len(0).map_err(io)?;
@@ -51,7 +66,18 @@ mod tests {
         let first = WriterLock::acquire(dir.path()).unwrap();
         let err = WriterLock::acquire(dir.path()).unwrap_err();
         assert!(err.to_string().contains(&std::process::id().to_string()), "{err}");
+        assert!(WriterLock::acquire_existing(dir.path()).is_err(), "held, whichever way it is asked for");
         drop(first);
         WriterLock::acquire(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn asking_for_an_existing_lock_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = dir.path().join("wal").join("w");
+        assert!(WriterLock::acquire_existing(&wal).unwrap().is_none());
+        assert!(!wal.exists());
+        drop(WriterLock::acquire(&wal).unwrap());
+        assert!(WriterLock::acquire_existing(&wal).unwrap().is_some());
     }
 }
