@@ -4,7 +4,9 @@
 //! PUBACK.
 //!
 //! Used for demos, as the exactly-countable source of the integration tests and as the load
-//! generator of the benchmarks:
+//! generator of the benchmarks. What a sensor measures is a function of the seed, the sensor and
+//! the measurement time (not of where the run starts): a restarted simulator resends the same
+//! readings, which ilot stores once and counts as duplicates.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), ilot_firmware_sim::SimError> {

@@ -18,18 +18,24 @@ pub struct AckToken {
 /// Ack tokens in order until the channel closes.
 pub async fn run_acker(client: Client, connection: Arc<AtomicU64>, mut rx: mpsc::UnboundedReceiver<Vec<AckToken>>) {
     while let Some(tokens) = rx.recv().await {
-        let mut acked = 0u64;
+        let (mut acked, mut unsent, mut first_error) = (0u64, 0u64, None);
         for t in tokens {
             if t.connection != connection.load(Ordering::SeqCst) {
                 metrics::counter!("ilot_acks_skipped_stale_total").increment(1);
                 continue;
             }
-            if let Err(e) = client.ack(&t.publish).await {
-                tracing::warn!(error = %e, "PUBACK not sent (connection closing); the broker will redeliver");
-                continue;
+            match client.ack(&t.publish).await {
+                Ok(()) => acked += 1,
+                Err(e) => {
+                    unsent += 1;
+                    first_error.get_or_insert(e);
+                }
             }
-            acked += 1;
         }
         metrics::counter!("ilot_messages_acked_total").increment(acked);
+        // One line per batch, not per message: a closing connection fails them all.
+        if let Some(e) = first_error {
+            tracing::warn!(error = %e, unsent, "PUBACKs not sent (connection closing); the broker will redeliver those messages");
+        }
     }
 }
