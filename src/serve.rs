@@ -187,7 +187,7 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
 
     let simulator = extras.simulate.map(|(sim, out)| {
         let (host, port, _) = connection::parse_url(&config.mqtt.url).expect("validated above");
-        tokio::spawn(crate::sim::publish_forever(sim, host, port, out))
+        tokio::spawn(crate::sim::publish_forever(sim, host, port, out.listening_on(http_addr)))
     });
 
     wait_for_signal().await;

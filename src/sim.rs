@@ -154,12 +154,19 @@ pub struct DemoOutput {
     program: String,
     network: String,
     sensors: usize,
+    /// The HTTP API's address, once bound.
+    http: Option<std::net::SocketAddr>,
 }
 
 impl DemoOutput {
     fn new(sim: &SimConfig) -> DemoOutput {
         let program = std::env::args().next().filter(|p| p.contains('/')).unwrap_or_else(|| "ilot".to_owned());
-        DemoOutput { program, network: sim.network().to_owned(), sensors: sim.sensors }
+        DemoOutput { program, network: sim.network().to_owned(), sensors: sim.sensors, http: None }
+    }
+
+    /// The same, with the address the HTTP API listens on.
+    pub fn listening_on(self, http: std::net::SocketAddr) -> DemoOutput {
+        DemoOutput { http: Some(http), ..self }
     }
 
     fn started(&self, sim: &SimConfig, days_back: i64) {
@@ -179,9 +186,10 @@ impl DemoOutput {
              \x20 {p} sql \"SELECT night, count(*) AS sensors, round(avg(uhi_mean_c), 2) AS uhi_mean_c, round(max(uhi_max_c), 2) AS uhi_max_c FROM uhi_nightly WHERE network = '{n}' GROUP BY night ORDER BY night\"\n\
              \x20 {p} sql \"SELECT u.sensor_id, u.night, round(u.uhi_mean_c, 2) AS uhi_c, s.lcz, u.time_window FROM uhi_nightly u JOIN sensors s ON s.network = u.network AND s.sensor_id = u.sensor_id WHERE u.network = '{n}' ORDER BY u.night DESC, uhi_c DESC LIMIT 10\"\n\
              \x20 {p} sql \"SELECT date, round(min(tn_c), 1) AS coolest_tn_c, round(max(tn_c), 1) AS warmest_tn_c, round(max(tx_c), 1) AS tx_c, bool_or(tn_provisional OR tx_provisional) AS provisional FROM daily_tn_tx WHERE network = '{n}' GROUP BY date ORDER BY date\"\n\
-             Status page: the HTTP API address above; SQL reference: docs/sql.md",
+             The status page: {}; the SQL tables and views: docs/sql.md",
             since.format("%Y-%m-%d %H:%M UTC"),
             took.as_secs_f64(),
+            self.http.map_or_else(|| "see HTTP API above".to_owned(), |a| format!("http://{a}/")),
         );
     }
 }
