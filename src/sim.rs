@@ -139,7 +139,9 @@ pub async fn publish_forever(sim: SimConfig, host: String, port: u16, out: DemoO
         }
     }
     out.caught_up(caught_up, sim.start, started.elapsed());
-    if stream.peek().is_some() {
+    if let Some(first) = stream.peek() {
+        // Real time is paced from the first live message: it waits for its moment.
+        tokio::time::sleep((first.sim_time - chrono::Utc::now()).to_std().unwrap_or_default()).await;
         if let Err(e) = publish(&target, stream, 1.0, None).await {
             tracing::error!(error = %e, phase = "live", "simulated fleet stopped");
         }
