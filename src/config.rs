@@ -169,6 +169,9 @@ impl Config {
 }
 
 #[cfg(test)]
+mod documented_keys;
+
+#[cfg(test)]
 #[allow(clippy::result_large_err)] // figment::Jail's closures return figment::Error
 mod tests {
     use super::*;
