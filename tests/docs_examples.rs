@@ -108,10 +108,10 @@ fn sql_reference_examples() -> Vec<Example> {
     examples
 }
 
-/// The double-quoted text after `marker` in `command`.
+/// The first double-quoted text after `marker` in `command` (`ilot sql --format csv "…"`).
 fn quoted_after<'a>(command: &'a str, marker: &str) -> Option<&'a str> {
     let rest = &command[command.find(marker)? + marker.len()..];
-    let rest = rest.trim_start().strip_prefix('"')?;
+    let rest = &rest[rest.find('"')? + 1..];
     rest.find('"').map(|end| &rest[..end])
 }
 
