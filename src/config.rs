@@ -1,6 +1,7 @@
 //! ilot's configuration: one TOML file (`--config`, else `./ilot.toml` when present) overlaid
 //! by `ILOT_*` environment variables (`ILOT_MQTT__URL`, `ILOT_STORAGE__DATA_DIR`, … — a double
-//! underscore separates section and key). Every key and default is listed in README.md.
+//! underscore separates section and key). Every key and default is listed in README.md (the
+//! test module `documented_keys` checks the table against these structs).
 //! [`Config::validate`] holds the rules a service's configuration must keep; `ilot serve` and
 //! `ilot demo` check them before they touch anything.
 
@@ -167,6 +168,9 @@ impl Config {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod documented_keys;
 
 #[cfg(test)]
 #[allow(clippy::result_large_err)] // figment::Jail's closures return figment::Error

@@ -6,39 +6,13 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 use support::*;
-
-/// A demo configuration on free ports with its own data directory.
-fn demo_config(dir: &Path, http_port: u16, broker_port: u16) -> PathBuf {
-    let config = dir.join("ilot.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[storage]\ndata_dir = \"{}\"\n\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n\n[embedded_broker]\nlisten = \"127.0.0.1:{broker_port}\"\n",
-            dir.join("data").display()
-        ),
-    )
-    .unwrap();
-    config
-}
 
 /// Run `ilot sql` on the demo's store while the demo runs (its WAL included).
 fn sql_count(config: &Path, query: &str) -> i64 {
     cli_count(config, query)
-}
-
-/// Wait for a line of the demo's stdout.
-fn wait_line(demo: &Service, starts_with: &str, timeout: Duration) -> String {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if let Some(line) = demo.stdout.lock().unwrap().iter().find(|l| l.starts_with(starts_with)) {
-            return line.clone();
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("the demo did not print {starts_with:?} within {timeout:?}: {:?}", demo.stdout.lock().unwrap());
 }
 
 fn warnings(stderr: &Path) -> Vec<String> {
@@ -67,7 +41,7 @@ async fn the_demo_shows_two_nights_within_a_minute_and_a_restart_resends_duplica
 
     // What the demo tells its user to run, run as printed (the program path replaced by this
     // build's binary), on the data they describe.
-    wait_line(&demo, "demo: caught up", Duration::from_secs(60));
+    demo.wait_line("demo: caught up", Duration::from_secs(60));
     let printed: Vec<String> = demo
         .stdout
         .lock()
@@ -90,7 +64,7 @@ async fn the_demo_shows_two_nights_within_a_minute_and_a_restart_resends_duplica
     let stored = sql_count(&config, "SELECT count(*) FROM readings");
     let second_log = dir.path().join("second.log");
     let mut demo = Service::demo(&config, &demo_args, &second_log).unwrap();
-    wait_line(&demo, "demo: caught up", Duration::from_secs(90));
+    demo.wait_line("demo: caught up", Duration::from_secs(90));
     let deadline = Instant::now() + Duration::from_secs(30);
     while demo.metric("ilot_duplicates_total", "").await < (stored as f64) * 0.9 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -125,6 +125,21 @@ pub struct Service {
     pub stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
+/// A demo configuration (`dir/ilot.toml`) on these ports (0: any free one for HTTP) with its own
+/// data directory, `dir/data`.
+pub fn demo_config(dir: &Path, http_port: u16, broker_port: u16) -> PathBuf {
+    let config = dir.join("ilot.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[storage]\ndata_dir = \"{}\"\n\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n\n[embedded_broker]\nlisten = \"127.0.0.1:{broker_port}\"\n",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
 pub fn ilot_bin() -> &'static str {
     env!("CARGO_BIN_EXE_ilot")
 }
@@ -146,6 +161,18 @@ impl Service {
         let demo = [&["demo"], args].concat();
         Service::spawn(config_file, &demo, None, Stdio::from(log), None)
             .map_err(|e| format!("{e}\n{}", std::fs::read_to_string(stderr).unwrap_or_default()))
+    }
+
+    /// The first line it printed on stdout starting with `starts_with`, waited for up to `timeout`.
+    pub fn wait_line(&self, starts_with: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(line) = self.stdout.lock().unwrap().iter().find(|l| l.starts_with(starts_with)) {
+                return line.clone();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("ilot did not print {starts_with:?} within {timeout:?}: {:?}", self.stdout.lock().unwrap());
     }
 
     /// Start `ilot` and wait for the HTTP address it prints; every stdout line is kept.
@@ -476,19 +503,34 @@ impl Injected {
     }
 }
 
-/// Run `ilot --config <config> <args>` to completion: (stdout, stderr); panics if it fails.
-pub fn ilot_cli(config: &Path, args: &[&str]) -> (String, String) {
+/// Run `ilot --config <config> <args>` to completion: (stdout, stderr), or, when it fails, its
+/// exit status and what it printed.
+pub fn try_ilot_cli(config: &Path, args: &[&str]) -> Result<(String, String), String> {
     let out = Command::new(ilot_bin()).arg("--config").arg(config).args(args).env("RUST_LOG", "error").output().expect("run ilot");
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
-    assert!(out.status.success(), "ilot {args:?} failed:\n{stdout}\n{stderr}");
-    (stdout, stderr)
+    if out.status.success() {
+        return Ok((stdout, stderr));
+    }
+    let printed: Vec<&str> = [stdout.trim(), stderr.trim()].into_iter().filter(|s| !s.is_empty()).collect();
+    Err(format!("{}: {}", out.status, printed.join("\n")))
+}
+
+/// Run `ilot --config <config> <args>` to completion: (stdout, stderr); panics if it fails.
+pub fn ilot_cli(config: &Path, args: &[&str]) -> (String, String) {
+    try_ilot_cli(config, args).unwrap_or_else(|e| panic!("ilot {args:?} failed, {e}"))
+}
+
+/// Rows of `query` run by `ilot sql` on the store of `config` (no service), as JSON objects, or
+/// why it failed.
+pub fn try_cli_sql(config: &Path, query: &str) -> Result<Vec<serde_json::Value>, String> {
+    let (stdout, _) = try_ilot_cli(config, &["sql", "--format", "json", query])?;
+    let text = stdout.trim();
+    if text.is_empty() { Ok(Vec::new()) } else { serde_json::from_str(text).map_err(|e| format!("{e}: {text}")) }
 }
 
 /// Rows of `query` run by `ilot sql` on the store of `config` (no service), as JSON objects.
 pub fn cli_sql(config: &Path, query: &str) -> Vec<serde_json::Value> {
-    let (stdout, _) = ilot_cli(config, &["sql", "--format", "json", query]);
-    let text = stdout.trim();
-    if text.is_empty() { Vec::new() } else { serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}")) }
+    try_cli_sql(config, query).unwrap_or_else(|e| panic!("{query}: {e}"))
 }
 
 /// The one integer `query` returns through `ilot sql`.
