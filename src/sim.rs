@@ -1,9 +1,11 @@
-//! `ilot sim` (publish a simulated fleet to a broker) and `ilot demo` (the whole service on
-//! the embedded broker with a simulated city publishing to it).
+//! `ilot sim` (publish a simulated fleet to a broker; write it as a registry file, or register
+//! it with a running service) and `ilot demo` (the whole service on the embedded broker with a
+//! simulated city publishing to it).
 
 use anyhow::Context;
 use ilot_firmware_sim::{Fleet, MqttTarget, SimConfig, publish};
-use std::path::PathBuf;
+use reqwest::{Method, StatusCode};
+use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 
@@ -21,7 +23,8 @@ pub struct FleetArgs {
     /// resends the same readings (duplicates), whenever the run starts.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Full simulator settings (faults, heat-wave scenario…) as TOML; overrides the flags above.
+    /// Simulator settings (faults, heat-wave scenario…) as TOML: its keys win over the flags,
+    /// which give those it leaves out (firmware-sim/README.md, "Scenario files").
     #[arg(long)]
     pub scenario_file: Option<PathBuf>,
 }
@@ -39,8 +42,7 @@ pub struct Pace {
 impl FleetArgs {
     pub fn sim_config(&self, pace: Pace) -> anyhow::Result<SimConfig> {
         if let Some(path) = &self.scenario_file {
-            let text = std::fs::read_to_string(path)?;
-            return toml_from_str(&text);
+            return self.scenario_config(path, pace).with_context(|| format!("scenario file {}", path.display()));
         }
         let now = chrono::Utc::now().timestamp();
         let start = now - now.rem_euclid(300) - pace.days_back * 86_400;
@@ -57,12 +59,56 @@ impl FleetArgs {
     }
 }
 
-fn toml_from_str(text: &str) -> anyhow::Result<SimConfig> {
-    use figment::providers::Format;
-    Ok(figment::Figment::from(figment::providers::Toml::string(text)).extract()?)
+/// The key of a scenario file that `ilot sim` and `ilot demo` read besides [`SimConfig`]'s.
+const DAYS_BACK_KEY: &str = "days_back";
+/// The [`SimConfig`] key that ends the run before now (`ilot sim`) or before going live (`ilot demo`).
+const READINGS_KEY: &str = "readings_per_sensor";
+
+/// The fleet settings the flags give a scenario file, for the keys it leaves out.
+#[derive(serde::Serialize)]
+struct FlagSettings<'a> {
+    city: &'a str,
+    sensors: usize,
+    acceleration: f64,
+    seed: u64,
+    start: chrono::DateTime<chrono::Utc>,
+}
+
+impl FleetArgs {
+    /// A scenario file over the flags: the file's keys win, the flags (defaults included) give
+    /// `city`, `sensors`, `seed`, `acceleration` and the span where it says nothing of them. The
+    /// span: `start` (an absolute time) or `days_back` (days before now, the `--days-back` flag
+    /// by default), not both; `readings_per_sensor` (else the flag's) or, when neither gives
+    /// it, every measurement from `start` up to now.
+    fn scenario_config(&self, path: &Path, pace: Pace) -> anyhow::Result<SimConfig> {
+        use figment::providers::{Format, Serialized, Toml};
+        let text = std::fs::read_to_string(path)?;
+        let mut file: figment::value::Dict = figment::Figment::from(Toml::string(&text)).extract()?;
+        let days_back = file.remove(DAYS_BACK_KEY).map(|v| v.deserialize::<i64>()).transpose()?;
+        anyhow::ensure!(days_back.is_none() || !file.contains_key("start"), "give `start` or `days_back`, not both");
+        let pace = Pace { days_back: days_back.unwrap_or(pace.days_back), ..pace };
+        let flags = FleetArgs { scenario_file: None, ..self.clone() }.sim_config(pace)?;
+        let flags = FlagSettings { city: &flags.city, sensors: flags.sensors, acceleration: flags.acceleration, seed: flags.seed, start: flags.start };
+        let fixed_readings = file.contains_key(READINGS_KEY);
+        let mut config: SimConfig = figment::Figment::from(Serialized::defaults(flags)).merge(Serialized::defaults(file)).extract()?;
+        if !fixed_readings {
+            let span_s = (chrono::Utc::now() - config.start).num_seconds().max(0) as u64;
+            config.readings_per_sensor = self.readings_per_sensor.or(Some(span_s / u64::from(config.cadence_s.max(1))));
+        }
+        Ok(config)
+    }
+
+    /// Whether the number of readings is fixed (`--readings-per-sensor`, or the scenario
+    /// file's `readings_per_sensor`), rather than running up to now.
+    pub fn fixed_readings(&self) -> bool {
+        use figment::providers::{Format, Toml};
+        let in_file = |path: &PathBuf| figment::Figment::from(Toml::file_exact(path)).contains(READINGS_KEY);
+        self.readings_per_sensor.is_some() || self.scenario_file.as_ref().is_some_and(in_file)
+    }
 }
 
 #[derive(clap::Args)]
+#[command(group = clap::ArgGroup::new("fleet_output").args(["registry_out", "register"]).multiple(true))]
 pub struct SimArgs {
     #[command(flatten)]
     pub fleet: FleetArgs,
@@ -82,6 +128,20 @@ pub struct SimArgs {
     pub username: Option<String>,
     #[arg(long, env = "ILOT_SIM_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
+    /// Write the fleet as a registry sensor file for `registry.sensor_files`: GeoJSON when FILE
+    /// ends in `.geojson` or `.json`, CSV otherwise.
+    #[arg(long, value_name = "FILE")]
+    pub registry_out: Option<PathBuf>,
+    /// Register the fleet with the service at this base URL (e.g. http://127.0.0.1:8642) through
+    /// its admin API before publishing: its sensors, and its network's département.
+    #[arg(long, value_name = "URL")]
+    pub register: Option<String>,
+    /// The service's `http.admin_token`, for `--register`.
+    #[arg(long, env = "ILOT_HTTP__ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Only write (`--registry-out`) or register (`--register`) the fleet; publish nothing.
+    #[arg(long, requires = "fleet_output")]
+    pub no_publish: bool,
 }
 
 #[derive(clap::Args)]
@@ -100,6 +160,15 @@ pub struct DemoArgs {
 
 pub async fn run(args: SimArgs) -> anyhow::Result<()> {
     let fleet = Fleet::new(args.fleet.sim_config(Pace { acceleration: args.acceleration, days_back: args.days_back })?)?;
+    if let Some(path) = &args.registry_out {
+        write_registry_file(&fleet, path)?;
+    }
+    if let Some(url) = &args.register {
+        register_with_service(&fleet, url, args.admin_token.as_deref()).await?;
+    }
+    if args.no_publish {
+        return Ok(());
+    }
     let target = MqttTarget {
         host: args.host,
         port: args.port,
@@ -112,6 +181,89 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
     let stats = publish(&target, fleet.messages(), fleet.config().acceleration, Some(&report)).await?;
     println!("published {} messages ({} acked by the broker) in {:.1} s", stats.published, stats.acked, stats.elapsed.as_secs_f64());
     Ok(())
+}
+
+/// Write the fleet's registry file, in the format its name says, and tell how to use it.
+fn write_registry_file(fleet: &Fleet, path: &Path) -> anyhow::Result<()> {
+    let geojson = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("geojson") || e.eq_ignore_ascii_case("json"));
+    let text = if geojson { fleet.registry_geojson() } else { fleet.registry_csv() };
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    println!(
+        "wrote the {} sensors of network {} to {}: list it in registry.sensor_files, with the network's département \
+         ([registry.networks.{}] departement = \"{}\")",
+        fleet.sensors().len(),
+        fleet.network(),
+        path.display(),
+        fleet.network(),
+        fleet.climate().city().departement,
+    );
+    Ok(())
+}
+
+/// Register the fleet with a running service through its admin API: `PUT` its sensors, then
+/// give its network the city's département unless it has one (`GET` then `PUT` of the
+/// network's settings, so that the others are kept). The token is sent, never printed.
+async fn register_with_service(fleet: &Fleet, base: &str, admin_token: Option<&str>) -> anyhow::Result<()> {
+    let admin = AdminApi::new(base, admin_token)?;
+    admin.send(Method::PUT, &["sensors"], Some(("text/csv", fleet.registry_csv()))).await?;
+    let network = fleet.network();
+    let path = ["networks", network];
+    let mut settings = match admin.send(Method::GET, &path, None).await? {
+        Some(answer) => answer["settings"].clone(),
+        None => serde_json::json!({}),
+    };
+    let departement = fleet.climate().city().departement;
+    let existing = settings.get("departement").and_then(serde_json::Value::as_str).map(str::to_owned);
+    if existing.is_none() {
+        settings["departement"] = departement.into();
+        admin.send(Method::PUT, &path, Some(("application/json", settings.to_string()))).await?;
+    }
+    println!(
+        "registered the {} sensors of network {network} with {} (département {})",
+        fleet.sensors().len(),
+        admin.base,
+        existing.as_deref().unwrap_or(departement)
+    );
+    Ok(())
+}
+
+/// A service's admin API (`/api/admin/...`), for `ilot sim --register`.
+struct AdminApi {
+    base: reqwest::Url,
+    token: Option<String>,
+    client: reqwest::Client,
+}
+
+impl AdminApi {
+    fn new(base: &str, token: Option<&str>) -> anyhow::Result<AdminApi> {
+        let base = reqwest::Url::parse(base).with_context(|| format!("--register {base:?}: not a URL"))?;
+        anyhow::ensure!(!base.cannot_be_a_base(), "--register {base}: not a base URL (e.g. http://127.0.0.1:8642)");
+        Ok(AdminApi { base, token: token.map(str::to_owned), client: reqwest::Client::new() })
+    }
+
+    /// Send a request to `/api/admin/<segments>`: the answer's JSON, or `None` for a 404 to a
+    /// `GET`; an error naming the method, the URL, the status and the body for anything else.
+    async fn send(&self, method: Method, segments: &[&str], body: Option<(&str, String)>) -> anyhow::Result<Option<serde_json::Value>> {
+        let mut url = self.base.clone();
+        url.path_segments_mut().map_err(|()| anyhow::anyhow!("{}: not a base URL", self.base))?.pop_if_empty().extend(["api", "admin"]).extend(segments);
+        let mut request = self.client.request(method.clone(), url.clone());
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some((content_type, body)) = body {
+            request = request.header(reqwest::header::CONTENT_TYPE, content_type).body(body);
+        }
+        let response = request.send().await.with_context(|| format!("{method} {url}"))?;
+        let status = response.status();
+        let text = response.text().await.with_context(|| format!("{method} {url}: reading the answer"))?;
+        let hint = match status {
+            _ if status.is_success() => return Ok(Some(serde_json::from_str(&text).with_context(|| format!("{method} {url}: not JSON: {text}"))?)),
+            StatusCode::NOT_FOUND if method == Method::GET => return Ok(None),
+            StatusCode::UNAUTHORIZED => " (give the service's http.admin_token with --admin-token or ILOT_HTTP__ADMIN_TOKEN)",
+            _ => "",
+        };
+        anyhow::bail!("{method} {url}: {status}: {}{hint}", text.trim())
+    }
 }
 
 /// Publish the demo fleet to the (embedded) broker until the task is aborted: what it measured
@@ -204,9 +356,9 @@ pub async fn demo(mut config: Config, args: DemoArgs) -> anyhow::Result<()> {
     }
     config.validate().context("configuration")?;
     let mut sim = args.fleet.sim_config(Pace { acceleration: args.acceleration, days_back: args.days_back })?;
-    if args.fleet.scenario_file.is_none() {
+    if !args.fleet.fixed_readings() {
         // The catch-up, then live for as long as the demo runs (unless a number was asked for).
-        sim.readings_per_sensor = args.fleet.readings_per_sensor;
+        sim.readings_per_sensor = None;
     }
     let sensor_file = register_fleet(&mut config, &sim)?;
     let out = DemoOutput::new(&sim);
@@ -291,5 +443,97 @@ mod tests {
         register_fleet(&mut config, &sim).unwrap();
         assert_eq!(config.registry.sensor_files, vec![path]);
         assert_eq!(config.registry.networks["rennes"].departement.as_deref(), Some("22"));
+    }
+
+    #[test]
+    fn the_registry_reads_back_both_registry_files_with_every_attribute() {
+        let dir = tempfile::tempdir().unwrap();
+        let sim = SimConfig { city: "dijon".into(), network: Some("dijon-sim".into()), sensors: 25, cadence_s: 600, readings_per_sensor: Some(1), ..SimConfig::default() };
+        let fleet = Fleet::new(sim).unwrap();
+        for name in ["fleet.csv", "fleet.geojson", "fleet.json"] {
+            let path = dir.path().join(name);
+            write_registry_file(&fleet, &path).unwrap();
+            let sensors = ilot_ingest::registry::read_sensors(&path).unwrap();
+            assert_eq!(sensors.len(), 25, "{name}");
+            for (read, simulated) in sensors.iter().zip(fleet.sensors()) {
+                let role = match simulated.role {
+                    ilot_firmware_sim::SensorRole::Urban => ilot_ingest::registry::SensorRole::Urban,
+                    ilot_firmware_sim::SensorRole::RuralReference => ilot_ingest::registry::SensorRole::Rural,
+                };
+                let expected = ilot_ingest::registry::Sensor {
+                    network: "dijon-sim".into(),
+                    sensor_id: simulated.id.clone(),
+                    name: Some(format!("Simulated {} (LCZ {})", simulated.id, simulated.lcz.label())),
+                    lat: Some(simulated.lat),
+                    lon: Some(simulated.lon),
+                    elevation_m: None,
+                    lcz: ilot_ingest::registry::Lcz::parse(simulated.lcz.label()),
+                    role,
+                    height_m: None,
+                    shield: None,
+                    cadence_s: Some(600),
+                    insee: None,
+                    departement: Some("21".into()),
+                    provider: Some(ilot_firmware_sim::REGISTRY_PROVIDER.into()),
+                    licence: None,
+                };
+                assert_eq!(*read, expected, "{name}");
+            }
+        }
+        assert!(std::fs::read_to_string(dir.path().join("fleet.json")).unwrap().starts_with('{'), "GeoJSON");
+    }
+
+    fn flags(scenario_file: Option<PathBuf>) -> FleetArgs {
+        FleetArgs { city: "paris".into(), sensors: 12, readings_per_sensor: None, seed: 4, scenario_file }
+    }
+
+    const PACE: Pace = Pace { acceleration: 60.0, days_back: 1 };
+
+    /// The shipped examples cannot drift from the format: each one builds a fleet.
+    #[test]
+    fn every_shipped_scenario_file_builds_a_fleet() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("firmware-sim/scenarios");
+        let files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+        assert!(files.len() >= 2, "{files:?}");
+        for path in files {
+            assert_eq!(path.extension().and_then(|e| e.to_str()), Some("toml"), "{}", path.display());
+            let config = flags(Some(path.clone())).sim_config(PACE).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+            Fleet::new(config).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        }
+    }
+
+    #[test]
+    fn a_scenario_file_wins_over_the_flags_which_give_what_it_leaves_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |text: &str| {
+            let path = dir.path().join(format!("{}.toml", text.len()));
+            std::fs::write(&path, text).unwrap();
+            flags(Some(path)).sim_config(PACE)
+        };
+        let now = chrono::Utc::now();
+        let config = file("city = \"rennes\"\ndays_back = 2\ncadence_s = 600\n[faults]\nspike_rate = 0.01\n").unwrap();
+        assert_eq!((config.city.as_str(), config.sensors, config.seed, config.acceleration), ("rennes", 12, 4, 60.0));
+        assert_eq!(config.faults.spike_rate, 0.01);
+        let days_back = (now - config.start).num_minutes();
+        assert!((2 * 1440..2 * 1440 + 5).contains(&days_back), "{days_back}");
+        // Up to now at the file's cadence: two days of 10-minute steps.
+        assert!((287..=288).contains(&config.readings_per_sensor.unwrap()), "{:?}", config.readings_per_sensor);
+        // Without `days_back`, the flag's; an absolute start runs up to now unless told otherwise.
+        let config = file("sensors = 30\n").unwrap();
+        assert!((1440..1445).contains(&(now - config.start).num_minutes()));
+        assert_eq!((config.city.as_str(), config.sensors, config.readings_per_sensor), ("paris", 30, Some(288)));
+        let start = now - chrono::Duration::hours(10);
+        let config = file(&format!("start = \"{}\"\n", start.to_rfc3339())).unwrap();
+        assert_eq!((config.start.timestamp(), config.readings_per_sensor), (start.timestamp(), Some(120)));
+        let config = file(&format!("start = \"{}\"\nreadings_per_sensor = 3\n", start.to_rfc3339())).unwrap();
+        assert_eq!(config.readings_per_sensor, Some(3));
+        for (text, error) in [
+            ("days_back = 2\nstart = \"2025-07-01T00:00:00Z\"\n", "not both"),
+            ("citty = \"rennes\"\n", "citty"),
+            ("[faults]\nspike = 0.1\n", "spike"),
+        ] {
+            let e = format!("{:#}", file(text).unwrap_err());
+            assert!(e.contains("scenario file") && e.contains(error), "{text}: {e}");
+        }
     }
 }

@@ -21,7 +21,11 @@
 //! `sensor` (a sensor and the fleet layout) → `climate` (temperature and humidity model) →
 //! `faults` (fault vocabulary) → `payload` (canonical JSON and topic) → `fleet` and `stream`
 //! (the deterministic message stream) → `publisher` and `connection` (MQTT, QoS 1). `registry`
-//! writes the fleet as the sensor file ilot's registry reads ([`Fleet::registry_csv`]).
+//! writes the fleet as the sensor file ilot's registry reads ([`Fleet::registry_csv`],
+//! [`Fleet::registry_geojson`]).
+//!
+//! `ilot sim --scenario-file` reads a [`SimConfig`] from TOML: the format, its precedence over
+//! the command line and the examples of `scenarios/` are in the crate's `README.md`.
 
 pub mod city;
 pub mod climate;

@@ -1,10 +1,11 @@
-//! The fleet as a sensor-registry file: the CSV ilot's registry reads (`docs/registry.md`,
-//! "Sensor files"), so that a service can know the simulated stations (position, Local Climate
-//! Zone, urban or rural reference, cadence, département) and compute their heat island.
+//! The fleet as a sensor-registry file: the CSV or GeoJSON ilot's registry reads
+//! (`docs/registry.md`, "Sensor files"), so that a service can know the simulated stations
+//! (position, Local Climate Zone, urban or rural reference, cadence, département) and compute
+//! their heat island.
 //!
 //! Plain text out: the simulator does not depend on the service.
 
-use crate::{Fleet, SensorRole};
+use crate::{Fleet, SensorRole, SimSensor};
 
 /// Columns of a registry sensor file, in the documented order.
 pub const REGISTRY_CSV_COLUMNS: [&str; 15] = [
@@ -28,7 +29,25 @@ pub const REGISTRY_CSV_COLUMNS: [&str; 15] = [
 /// What the `provider` column says of simulated stations.
 pub const REGISTRY_PROVIDER: &str = "ilot-firmware-sim";
 
+/// The registry attributes the simulator knows of one sensor, written alike in both formats.
+struct RegistryEntry<'a> {
+    sensor: &'a SimSensor,
+    name: String,
+    role: &'static str,
+}
+
 impl Fleet {
+    fn registry_entries(&self) -> impl Iterator<Item = RegistryEntry<'_>> {
+        self.sensors().iter().map(|sensor| RegistryEntry {
+            sensor,
+            name: format!("Simulated {} (LCZ {})", sensor.id, sensor.lcz.label()),
+            role: match sensor.role {
+                SensorRole::Urban => "urban",
+                SensorRole::RuralReference => "rural",
+            },
+        })
+    }
+
     /// The fleet's sensors as a registry CSV file (`,`-separated, header row, one line per
     /// sensor in id order, `\n` line ends), under the fleet's network (the one in its topics).
     ///
@@ -42,22 +61,17 @@ impl Fleet {
         let departement = self.climate.city().departement;
         let mut out = REGISTRY_CSV_COLUMNS.join(",");
         out.push('\n');
-        for sensor in self.sensors() {
-            let role = match sensor.role {
-                SensorRole::Urban => "urban",
-                SensorRole::RuralReference => "rural",
-            };
-            let name = format!("Simulated {} (LCZ {})", sensor.id, sensor.lcz.label());
-            let (lat, lon) = (format!("{:.5}", sensor.lat), format!("{:.5}", sensor.lon));
+        for entry in self.registry_entries() {
+            let (lat, lon) = (format!("{:.5}", entry.sensor.lat), format!("{:.5}", entry.sensor.lon));
             let fields = [
                 network,
-                &sensor.id,
-                &name,
+                &entry.sensor.id,
+                &entry.name,
                 &lat,
                 &lon,
                 "",
-                sensor.lcz.label(),
-                role,
+                entry.sensor.lcz.label(),
+                entry.role,
                 "",
                 "",
                 &cadence,
@@ -71,6 +85,36 @@ impl Fleet {
             out.push('\n');
         }
         out
+    }
+
+    /// The same sensors and attributes as [`Fleet::registry_csv`], as a GeoJSON
+    /// FeatureCollection (RFC 7946): one `Point` feature per sensor, `coordinates`
+    /// `[lon, lat]`, the other columns as `properties` (`cadence_s` a number, the others
+    /// strings; the columns the CSV leaves empty are left out).
+    pub fn registry_geojson(&self) -> String {
+        let network = self.network();
+        let departement = self.climate.city().departement;
+        let features: Vec<serde_json::Value> = self
+            .registry_entries()
+            .map(|entry| {
+                serde_json::json!({
+                    "type": "Feature",
+                    "geometry": { "type": "Point", "coordinates": [entry.sensor.lon, entry.sensor.lat] },
+                    "properties": {
+                        "network": network,
+                        "sensor_id": entry.sensor.id,
+                        "name": entry.name,
+                        "lcz": entry.sensor.lcz.label(),
+                        "role": entry.role,
+                        "cadence_s": self.config.cadence_s,
+                        "departement": departement,
+                        "provider": REGISTRY_PROVIDER,
+                    },
+                })
+            })
+            .collect();
+        let collection = serde_json::json!({ "type": "FeatureCollection", "features": features });
+        format!("{collection:#}\n")
     }
 }
 
@@ -171,6 +215,30 @@ mod tests {
                 .count(),
             2
         );
+    }
+
+    #[test]
+    fn geojson_has_one_point_per_sensor_with_the_csv_attributes() {
+        let fleet = fleet("rennes", None);
+        let doc: serde_json::Value = serde_json::from_str(&fleet.registry_geojson()).unwrap();
+        assert_eq!(doc["type"], "FeatureCollection");
+        let features = doc["features"].as_array().unwrap();
+        assert_eq!(features.len(), fleet.sensors().len());
+        for (feature, sensor) in features.iter().zip(fleet.sensors()) {
+            assert_eq!(feature["geometry"]["type"], "Point");
+            assert_eq!(feature["geometry"]["coordinates"], serde_json::json!([sensor.lon, sensor.lat]));
+            let properties = &feature["properties"];
+            assert_eq!(properties["network"], "rennes");
+            assert_eq!(properties["sensor_id"], sensor.id.as_str());
+            assert_eq!(properties["lcz"], sensor.lcz.label());
+            assert_eq!(properties["cadence_s"], 600);
+            assert_eq!(properties["departement"], "35");
+            // Only documented columns, and none the CSV leaves empty.
+            for key in properties.as_object().unwrap().keys() {
+                assert!(REGISTRY_CSV_COLUMNS.contains(&key.as_str()), "{key}");
+                assert!(!["lat", "lon", "elevation_m", "height_m", "shield", "insee", "licence"].contains(&key.as_str()), "{key}");
+            }
+        }
     }
 
     #[test]
