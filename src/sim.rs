@@ -323,9 +323,10 @@ impl DemoOutput {
         DemoOutput { http: Some(http), ..self }
     }
 
-    fn started(&self, sim: &SimConfig, days_back: i64) {
+    fn started(&self, sim: &SimConfig) {
+        let days_back = (chrono::Utc::now() - sim.start).num_minutes() as f64 / 1440.0;
         println!(
-            "demo: {} simulated sensors of {} publish to the embedded broker: {days_back} days replayed {}, then live (one reading per sensor every {} min)",
+            "demo: {} simulated sensors of {} publish to the embedded broker: the last {days_back:.1} days replayed {}, then live (one reading per sensor every {} min)",
             self.sensors,
             self.network,
             if sim.acceleration > 0.0 { format!("at {}× real time", sim.acceleration) } else { "as fast as possible".to_owned() },
@@ -362,7 +363,7 @@ pub async fn demo(mut config: Config, args: DemoArgs) -> anyhow::Result<()> {
     }
     let sensor_file = register_fleet(&mut config, &sim)?;
     let out = DemoOutput::new(&sim);
-    out.started(&sim, args.days_back);
+    out.started(&sim);
     println!("demo: fleet registered from {} (positions, LCZ, rural references, département)", sensor_file.display());
     let data_dir = config.storage.data_dir.clone();
     crate::serve::run(config, crate::serve::Extras { simulate: Some((sim, out)) }).await.map_err(|e| with_second_demo_hint(e, &data_dir))
