@@ -11,6 +11,7 @@
 
 mod check;
 mod config;
+mod demo;
 mod import;
 mod memory;
 mod qc;
@@ -38,7 +39,7 @@ enum Command {
     /// Run the service.
     Serve,
     /// Run the embedded demo: broker, service and a simulated city, no external service needed.
-    Demo(sim::DemoArgs),
+    Demo(demo::DemoArgs),
     /// Run one read-only SQL query and print the result.
     Sql(sql::SqlArgs),
     /// Publish a simulated sensor fleet over MQTT.
@@ -60,7 +61,7 @@ fn main() -> std::process::ExitCode {
         let config = config::Config::load(cli.config.as_deref()).map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
         match cli.command {
             Command::Serve => serve::run(config, serve::Extras { simulate: None }).await,
-            Command::Demo(args) => sim::demo(config, args).await,
+            Command::Demo(args) => demo::run(config, args).await,
             Command::Sql(args) => sql::run(config, args).await,
             Command::Sim(args) => sim::run(args).await,
             Command::Qc(args) => qc::run(config, args).await,

@@ -23,7 +23,7 @@ use crate::storage;
 
 /// Extra work the demo runs beside the service.
 pub struct Extras {
-    pub simulate: Option<(ilot_firmware_sim::SimConfig, crate::sim::DemoOutput)>,
+    pub simulate: Option<(ilot_firmware_sim::SimConfig, crate::demo::DemoOutput)>,
 }
 
 /// Run the service; the configuration is validated first, before anything is touched.
@@ -187,7 +187,7 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
 
     let simulator = extras.simulate.map(|(sim, out)| {
         let (host, port, _) = connection::parse_url(&config.mqtt.url).expect("validated above");
-        tokio::spawn(crate::sim::publish_forever(sim, host, port, out.listening_on(http_addr)))
+        tokio::spawn(crate::demo::publish_forever(sim, host, port, out.listening_on(http_addr)))
     });
 
     wait_for_signal().await;
