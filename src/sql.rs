@@ -8,6 +8,10 @@
 //! A result cut by the row cap (`query.max_result_rows`, or `--max-rows`) is never taken for a
 //! whole one: the table ends with a line saying so, and CSV, JSON and Arrow, which a program
 //! reads, are refused (exit status 1, nothing on stdout) unless `--max-rows` asked for the cut.
+//!
+//! Like the Unix tools it is piped into: a reader that stops early (`ilot sql … | head -1`) ends
+//! it quietly with status 0, and a store directory that does not exist is an error naming it,
+//! never an empty store created on the spot.
 
 use ilot_ingest::registry::RegistryHandle;
 use anyhow::Context;
@@ -100,24 +104,33 @@ pub async fn run(mut config: Config, args: SqlArgs) -> anyhow::Result<()> {
         if args.server.is_some() { " and the server's query.max_result_rows" } else { "" }
     );
     let mut out = render(args.format, &answer.schema, &answer.batches)?;
-    if args.format == Format::Table || args.format == Format::Json {
+    if args.format == Format::Json {
         out.push(b'\n');
     }
     if answer.truncated {
         match args.format {
             Format::Table => out.extend(format!("(result cut at {rows} rows ({cap}): add a LIMIT or raise --max-rows)\n").bytes()),
-            _ => eprintln!("note: result cut at {rows} rows (--max-rows)"),
+            _ => tell("note", &format!("result cut at {rows} rows (--max-rows)")),
         }
     }
-    std::io::stdout().write_all(&out)?;
-    Ok(())
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(&out).and_then(|()| stdout.flush()) {
+        // The reader has what it wanted (`| head`): done, as a Unix tool is.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        written => written.context("writing the result"),
+    }
+}
+
+/// A `warning:` or `note:` line on stderr; nobody left to read it is no reason to fail.
+fn tell(label: &str, message: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{label}: {message}");
 }
 
 async fn local(config: &Config, sql: &str) -> anyhow::Result<Answer> {
     let (engine, store, _) = offline_engine(config).await?;
     let ilot_query::QueryResult { schema, batches, truncated, .. } = engine.query(sql).await?;
     if let Some(warning) = store.damage_warning() {
-        eprintln!("warning: {warning}");
+        tell("warning", &warning);
     }
     Ok(Answer { schema, batches, truncated })
 }
@@ -135,7 +148,7 @@ async fn remote(config: &Config, url: &str, sql: &str, max_rows: Option<usize>) 
     let response = request.send().await.with_context(|| format!("POST {url}/api/sql"))?;
     let status = response.status();
     if let Some(warning) = response.headers().get("x-ilot-warning").and_then(|w| w.to_str().ok()) {
-        eprintln!("warning: {warning}");
+        tell("warning", warning);
     }
     let truncated = response.headers().get("x-ilot-truncated").is_some_and(|v| v == "true");
     let body = response.bytes().await?;
@@ -145,8 +158,10 @@ async fn remote(config: &Config, url: &str, sql: &str, max_rows: Option<usize>) 
 }
 
 /// A query engine over the configured storage, without a running service: every writer's
-/// published files plus their WAL, and the saved registry under the configuration.
+/// published files plus their WAL, and the saved registry under the configuration. A local
+/// store directory that does not exist is an error (nothing is created).
 pub async fn offline_engine(config: &Config) -> anyhow::Result<(QueryEngine, Arc<Store>, Arc<RegistryHandle>)> {
+    let object_store = storage::existing_object_store(&config.storage)?;
     // The WAL first, then the manifests: a persist running meanwhile moves rows from the first
     // to the second, so reading in this order can see a row twice (deduplicated on apply) but
     // never miss one.
@@ -157,7 +172,6 @@ pub async fn offline_engine(config: &Config) -> anyhow::Result<(QueryEngine, Arc
             wal_entries.extend(FileWal::read_only(&dir.path())?.entries);
         }
     }
-    let object_store = storage::object_store(&config.storage)?;
     let reader = WriterId::new("ilot-sql-reader").map_err(anyhow::Error::msg)?;
     let store = Store::open(object_store, reader, true).await.context("opening the store")?;
     let apply_store = store.clone();
