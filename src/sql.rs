@@ -16,6 +16,7 @@
 use ilot_ingest::registry::RegistryHandle;
 use anyhow::Context;
 use ilot_ingest::layout::WriterId;
+use ilot_ingest::manifest::Manifest;
 use ilot_ingest::store::Store;
 use ilot_ingest::wal::FileWal;
 use ilot_query::output::{Format, RecordBatch, SchemaRef, read_arrow, render};
@@ -158,26 +159,35 @@ async fn remote(config: &Config, url: &str, sql: &str, max_rows: Option<usize>) 
 }
 
 /// A query engine over the configured storage, without a running service: every writer's
-/// published files plus their WAL, and the saved registry under the configuration. A local
-/// store directory that does not exist is an error (nothing is created).
+/// published files plus what their WAL holds beyond them, and the saved registry under the
+/// configuration. A local store directory that does not exist is an error (nothing is created).
 pub async fn offline_engine(config: &Config) -> anyhow::Result<(QueryEngine, Arc<Store>, Arc<RegistryHandle>)> {
     let object_store = storage::existing_object_store(&config.storage)?;
-    // The WAL first, then the manifests: a persist running meanwhile moves rows from the first
-    // to the second, so reading in this order can see a row twice (deduplicated on apply) but
-    // never miss one.
-    let mut wal_entries = Vec::new();
+    // The WAL first, then each writer's manifest, then the files: a persist running meanwhile
+    // moves rows from the first to the last, so reading in this order can see a row twice
+    // (readings are deduplicated on apply) but never miss one. Segments a manifest already
+    // counts as persisted are in its files: skipped, or their conflicts and dead letters would
+    // show twice.
+    let mut wal = Vec::new();
     let wal_root = config.storage.data_dir.join("wal");
     if wal_root.exists() {
         for dir in std::fs::read_dir(&wal_root)?.filter_map(Result::ok).filter(|e| e.path().is_dir()) {
-            wal_entries.extend(FileWal::read_only(&dir.path())?.entries);
+            let writer = WriterId::new(&dir.file_name().to_string_lossy()).map_err(anyhow::Error::msg)?;
+            wal.push((writer, FileWal::read_only(&dir.path())?.entries));
         }
+    }
+    let mut wal_entries = Vec::new();
+    for (writer, entries) in wal {
+        let manifest = Manifest::load(object_store.as_ref(), &writer).await.with_context(|| format!("reading writer {}'s manifest", writer.as_str()))?;
+        let persisted = manifest.wal_persisted_upto;
+        wal_entries.extend(entries.into_iter().filter(|e| e.segment > persisted).map(|e| (writer.clone(), e)));
     }
     let reader = WriterId::new("ilot-sql-reader").map_err(anyhow::Error::msg)?;
     let store = Store::open(object_store, reader, true).await.context("opening the store")?;
     let apply_store = store.clone();
     tokio::task::spawn_blocking(move || {
-        for e in wal_entries {
-            apply_store.apply(e.segment, vec![e.entry]);
+        for (writer, e) in wal_entries {
+            apply_store.apply_replayed(&writer, e.segment, vec![e.entry]);
         }
     })
     .await?;
