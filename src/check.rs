@@ -62,7 +62,7 @@ impl Inspection {
 }
 
 pub async fn run(config: Config, args: CheckArgs) -> anyhow::Result<()> {
-    let object_store = storage::object_store(&config.storage)?;
+    let object_store = storage::existing_object_store(&config.storage)?;
     let mut inspection = inspect(&config, &object_store, args.deep).await?;
     inspection.print();
     if args.repair && inspection.problems() > 0 {

@@ -76,7 +76,7 @@ async fn recompute_flags(config: Config, args: QcArgs) -> anyhow::Result<()> {
     if let (Some(from), Some(to)) = (args.from, args.to) {
         anyhow::ensure!(from <= to, "--from {from} is after --to {to}");
     }
-    let object_store = crate::storage::object_store(&config.storage)?;
+    let object_store = crate::storage::existing_object_store(&config.storage)?;
     let registry = RegistryHandle::open(object_store.clone(), &config.registry).await.context("loading the sensor registry")?.snapshot();
     let networks = match args.network {
         Some(n) => vec![n],

@@ -8,10 +8,15 @@
 //! A result cut by the row cap (`query.max_result_rows`, or `--max-rows`) is never taken for a
 //! whole one: the table ends with a line saying so, and CSV, JSON and Arrow, which a program
 //! reads, are refused (exit status 1, nothing on stdout) unless `--max-rows` asked for the cut.
+//!
+//! Like the Unix tools it is piped into: a reader that stops early (`ilot sql … | head -1`) ends
+//! it quietly with status 0, and a store directory that does not exist is an error naming it,
+//! never an empty store created on the spot.
 
 use ilot_ingest::registry::RegistryHandle;
 use anyhow::Context;
 use ilot_ingest::layout::WriterId;
+use ilot_ingest::manifest::Manifest;
 use ilot_ingest::store::Store;
 use ilot_ingest::wal::FileWal;
 use ilot_query::output::{Format, RecordBatch, SchemaRef, read_arrow, render};
@@ -100,24 +105,33 @@ pub async fn run(mut config: Config, args: SqlArgs) -> anyhow::Result<()> {
         if args.server.is_some() { " and the server's query.max_result_rows" } else { "" }
     );
     let mut out = render(args.format, &answer.schema, &answer.batches)?;
-    if args.format == Format::Table || args.format == Format::Json {
+    if args.format == Format::Json {
         out.push(b'\n');
     }
     if answer.truncated {
         match args.format {
             Format::Table => out.extend(format!("(result cut at {rows} rows ({cap}): add a LIMIT or raise --max-rows)\n").bytes()),
-            _ => eprintln!("note: result cut at {rows} rows (--max-rows)"),
+            _ => tell("note", &format!("result cut at {rows} rows (--max-rows)")),
         }
     }
-    std::io::stdout().write_all(&out)?;
-    Ok(())
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(&out).and_then(|()| stdout.flush()) {
+        // The reader has what it wanted (`| head`): done, as a Unix tool is.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        written => written.context("writing the result"),
+    }
+}
+
+/// A `warning:` or `note:` line on stderr; nobody left to read it is no reason to fail.
+fn tell(label: &str, message: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{label}: {message}");
 }
 
 async fn local(config: &Config, sql: &str) -> anyhow::Result<Answer> {
     let (engine, store, _) = offline_engine(config).await?;
     let ilot_query::QueryResult { schema, batches, truncated, .. } = engine.query(sql).await?;
     if let Some(warning) = store.damage_warning() {
-        eprintln!("warning: {warning}");
+        tell("warning", &warning);
     }
     Ok(Answer { schema, batches, truncated })
 }
@@ -135,7 +149,7 @@ async fn remote(config: &Config, url: &str, sql: &str, max_rows: Option<usize>) 
     let response = request.send().await.with_context(|| format!("POST {url}/api/sql"))?;
     let status = response.status();
     if let Some(warning) = response.headers().get("x-ilot-warning").and_then(|w| w.to_str().ok()) {
-        eprintln!("warning: {warning}");
+        tell("warning", warning);
     }
     let truncated = response.headers().get("x-ilot-truncated").is_some_and(|v| v == "true");
     let body = response.bytes().await?;
@@ -145,25 +159,35 @@ async fn remote(config: &Config, url: &str, sql: &str, max_rows: Option<usize>) 
 }
 
 /// A query engine over the configured storage, without a running service: every writer's
-/// published files plus their WAL, and the saved registry under the configuration.
+/// published files plus what their WAL holds beyond them, and the saved registry under the
+/// configuration. A local store directory that does not exist is an error (nothing is created).
 pub async fn offline_engine(config: &Config) -> anyhow::Result<(QueryEngine, Arc<Store>, Arc<RegistryHandle>)> {
-    // The WAL first, then the manifests: a persist running meanwhile moves rows from the first
-    // to the second, so reading in this order can see a row twice (deduplicated on apply) but
-    // never miss one.
-    let mut wal_entries = Vec::new();
+    let object_store = storage::existing_object_store(&config.storage)?;
+    // The WAL first, then each writer's manifest, then the files: a persist running meanwhile
+    // moves rows from the first to the last, so reading in this order can see a row twice
+    // (readings are deduplicated on apply) but never miss one. Segments a manifest already
+    // counts as persisted are in its files: skipped, or their conflicts and dead letters would
+    // show twice.
+    let mut wal = Vec::new();
     let wal_root = config.storage.data_dir.join("wal");
     if wal_root.exists() {
         for dir in std::fs::read_dir(&wal_root)?.filter_map(Result::ok).filter(|e| e.path().is_dir()) {
-            wal_entries.extend(FileWal::read_only(&dir.path())?.entries);
+            let writer = WriterId::new(&dir.file_name().to_string_lossy()).map_err(anyhow::Error::msg)?;
+            wal.push((writer, FileWal::read_only(&dir.path())?.entries));
         }
     }
-    let object_store = storage::object_store(&config.storage)?;
+    let mut wal_entries = Vec::new();
+    for (writer, entries) in wal {
+        let manifest = Manifest::load(object_store.as_ref(), &writer).await.with_context(|| format!("reading writer {}'s manifest", writer.as_str()))?;
+        let persisted = manifest.wal_persisted_upto;
+        wal_entries.extend(entries.into_iter().filter(|e| e.segment > persisted).map(|e| (writer.clone(), e)));
+    }
     let reader = WriterId::new("ilot-sql-reader").map_err(anyhow::Error::msg)?;
     let store = Store::open(object_store, reader, true).await.context("opening the store")?;
     let apply_store = store.clone();
     tokio::task::spawn_blocking(move || {
-        for e in wal_entries {
-            apply_store.apply(e.segment, vec![e.entry]);
+        for (writer, e) in wal_entries {
+            apply_store.apply_replayed(&writer, e.segment, vec![e.entry]);
         }
     })
     .await?;

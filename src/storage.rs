@@ -1,4 +1,7 @@
 //! Opening the configured storage: the object store for data files and the local WAL folder.
+//! The commands that write a store (`ilot serve`, `ilot demo`, `ilot import`) create its local
+//! directory; those that read or fix an existing one (`ilot sql`, `ilot check`, `ilot qc`) refuse
+//! a directory that is not there, naming it, and create nothing.
 
 use anyhow::Context;
 use ilot_ingest::config::StorageConfig;
@@ -7,13 +10,23 @@ use object_store::ObjectStore;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// The store a command writes to, its local directory created if need be.
 pub fn object_store(cfg: &StorageConfig) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    open(cfg, true)
+}
+
+/// The store a command reads (or repairs): an error when its local directory does not exist.
+pub fn existing_object_store(cfg: &StorageConfig) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    open(cfg, false)
+}
+
+fn open(cfg: &StorageConfig, create: bool) -> anyhow::Result<Arc<dyn ObjectStore>> {
     match cfg.url.as_deref() {
-        None => local(&cfg.data_dir),
+        None => local(&cfg.data_dir, "storage.data_dir", create),
         Some(url) => {
             let parsed = url::Url::parse(url).with_context(|| format!("storage.url {url:?}"))?;
             match parsed.scheme() {
-                "file" => local(&PathBuf::from(parsed.path())),
+                "file" => local(&PathBuf::from(parsed.path()), "storage.url", create),
                 "s3" => {
                     let bucket = parsed.host_str().context("storage.url: s3://bucket/prefix expected")?;
                     let s3 = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket).build()?;
@@ -30,8 +43,18 @@ pub fn object_store(cfg: &StorageConfig) -> anyhow::Result<Arc<dyn ObjectStore>>
     }
 }
 
-fn local(dir: &std::path::Path) -> anyhow::Result<Arc<dyn ObjectStore>> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+/// A local directory as the store, created, or required (`key`: the setting that names it).
+fn local(dir: &std::path::Path, key: &str, create: bool) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    if create {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    anyhow::ensure!(
+        dir.is_dir(),
+        "no data directory at {} ({key}): point ilot at a store with --config FILE or {}, or start one with `ilot demo` or \
+         `ilot serve`",
+        dir.display(),
+        if key == "storage.url" { "ILOT_STORAGE__URL=file:///DIR" } else { "ILOT_STORAGE__DATA_DIR=DIR" }
+    );
     Ok(Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir)?.with_automatic_cleanup(true)))
 }
 

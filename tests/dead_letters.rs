@@ -1,6 +1,8 @@
 //! Bad input never crashes or blocks the intake: a corpus of bad payloads, published over MQTT
 //! between good readings, is dead-lettered with one reason each, counted in metrics and
-//! stored with the raw payload, while every good reading is stored.
+//! stored with the raw payload, while every good reading is stored. Dead letters and
+//! conflicting duplicates are SQL tables, the same before and after they reach Parquet, through
+//! `ilot sql` and `POST /api/sql`.
 
 mod support;
 
@@ -95,6 +97,15 @@ async fn every_kind_of_bad_payload_is_dead_lettered_while_good_readings_flow() {
     assert_eq!(found, corpus.len());
 }
 
+/// The rows of each query through `POST /api/sql`.
+async fn over_http(svc: &Service, queries: &[&str]) -> Vec<Vec<serde_json::Value>> {
+    let mut answers = Vec::new();
+    for query in queries {
+        answers.push(svc.sql(query).await.unwrap_or_else(|e| panic!("{query}: {e}")));
+    }
+    answers
+}
+
 fn count_dead_letter_rows(dir: &std::path::Path) -> usize {
     use parquet::file::reader::FileReader;
     let mut n = 0;
@@ -106,4 +117,76 @@ fn count_dead_letter_rows(dir: &std::path::Path) -> usize {
         }
     }
     n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_and_conflicts_are_sql_tables_before_and_after_persist() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, prefix) = (free_port_pair(), unique("t"));
+    let mut spec = ServiceSpec::new(dir.path(), Broker::Embedded(port), &prefix);
+    // Nothing reaches Parquet before the service stops: first the rows held in memory and the WAL.
+    spec.persist_interval_s = 3600;
+    let mut svc = Service::start(&spec);
+    svc.wait_healthy(Duration::from_secs(30)).await;
+
+    let (client, mut eventloop) = AsyncClient::new(MqttOptions::new(unique("bad-"), "127.0.0.1", port), 100);
+    tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+    let topic = format!("{prefix}/toulouse/s1/reading");
+    let ts = (chrono::Utc::now() - chrono::Duration::minutes(10)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let reading = |t: f64| format!(r#"{{"ts":"{ts}","temperature_c":{t}}}"#).into_bytes();
+    for payload in [reading(20.0), b"{not json".to_vec(), b"{not json either".to_vec(), vec![0xff, 0xfe, 0x00, 0x7b]] {
+        client.publish(topic.clone(), QoS::AtLeastOnce, false, payload).await.unwrap();
+    }
+    svc.wait_for("SELECT count(*) FROM readings", 1, Duration::from_secs(30)).await;
+    // The same sensor and instant with another value, after the first is stored.
+    client.publish(topic.clone(), QoS::AtLeastOnce, false, reading(21.5)).await.unwrap();
+    svc.wait_for("SELECT count(*) FROM dead_letters", 3, Duration::from_secs(30)).await;
+    svc.wait_for("SELECT count(*) FROM conflicts", 1, Duration::from_secs(30)).await;
+    assert!(!dir.path().join("dead_letters").exists() && !dir.path().join("conflicts").exists(), "nothing persisted yet");
+
+    let reasons = serde_json::json!([{"reason": "malformed_json", "n": 2}, {"reason": "not_utf8", "n": 1}]);
+    let by_reason = "SELECT reason, count(*) AS n FROM dead_letters GROUP BY 1 ORDER BY 1";
+    let letters = "SELECT topic, detail <> '' AS explained, payload_text, encode(payload, 'hex') AS payload_hex, writer, \
+                   date = CAST(received_at AS DATE) AS dated FROM dead_letters ORDER BY received_at, payload_hex";
+    let writer = spec.client_id.clone();
+    let expected_letters = serde_json::json!([
+        {"topic": topic, "explained": true, "payload_text": "{not json", "payload_hex": "7b6e6f74206a736f6e", "writer": writer, "dated": true},
+        {"topic": topic, "explained": true, "payload_text": "{not json either", "payload_hex": "7b6e6f74206a736f6e20656974686572", "writer": writer, "dated": true},
+        {"topic": topic, "explained": true, "payload_hex": "fffe007b", "writer": writer, "dated": true},
+    ]);
+    let conflicts = "SELECT network, sensor_id, arrow_cast(ts, 'Int64') AS ts_ms, temperature_c, qc_flags & 16 AS conflict, received_at >= ts AS arrived \
+                     FROM conflicts";
+    let ts_ms = chrono::DateTime::parse_from_rfc3339(&ts).unwrap().timestamp_millis();
+    let expected_conflicts = serde_json::json!([{"network": "toulouse", "sensor_id": "s1", "ts_ms": ts_ms, "temperature_c": 21.5, "conflict": 16, "arrived": true}]);
+    // What it conflicted with: the stored reading of the same key.
+    let against = "SELECT c.temperature_c AS kept_aside, r.temperature_c AS stored FROM conflicts c JOIN readings r USING (network, sensor_id, ts)";
+    let expected_against = serde_json::json!([{"kept_aside": 21.5, "stored": 20.0}]);
+
+    let queries = [by_reason, letters, conflicts, against];
+    let expected = [reasons, expected_letters, expected_conflicts, expected_against];
+    let check = |via: &str, rows: Vec<Vec<serde_json::Value>>| {
+        for ((query, expected), rows) in queries.iter().zip(&expected).zip(rows) {
+            assert_eq!(&serde_json::Value::from(rows), expected, "{via}: {query}");
+        }
+    };
+    let config = svc.config_file.clone();
+    let from_cli = || queries.iter().map(|q| cli_sql(&config, q)).collect::<Vec<_>>();
+
+    // Before persist: in the service's memory, and in its WAL for `ilot sql`.
+    check("POST /api/sql, in memory", over_http(&svc, &queries).await);
+    check("ilot sql, from the WAL", from_cli());
+
+    // After persist (the service persists as it stops): from the files, then through a service again.
+    svc.stop();
+    assert!(dir.path().join("dead_letters").exists() && dir.path().join("conflicts").exists(), "persisted at shutdown");
+    check("ilot sql, from the files", from_cli());
+    let svc = Service::start(&spec);
+    svc.wait_healthy(Duration::from_secs(30)).await;
+    check("POST /api/sql, from the files", over_http(&svc, &queries).await);
+
+    // Read-only like every table.
+    for refused in ["INSERT INTO dead_letters SELECT * FROM dead_letters", "INSERT INTO conflicts SELECT * FROM conflicts", "DROP TABLE conflicts"] {
+        let err = svc.sql(refused).await.unwrap_err();
+        assert!(err.contains("not_read_only"), "{refused}: {err}");
+    }
 }

@@ -170,9 +170,11 @@ async fn the_simulators_spikes_and_frozen_sensors_are_flagged() {
     let svc = Service::start(&ServiceSpec::new(dir.path(), Broker::Embedded(port), &prefix));
     svc.wait_healthy(Duration::from_secs(30)).await;
 
-    let now = chrono::Utc::now().timestamp();
+    // A fixed start: spikes are a function of the measurement time, and this span's are each
+    // between two normal readings (a spike right after another, or on a sensor's first reading,
+    // has no normal neighbour to step from).
     let per_sensor = 150;
-    let start = now - now.rem_euclid(300) - per_sensor as i64 * 300 - 3600;
+    let start = chrono::NaiveDate::from_ymd_opt(2025, 7, 1).unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp();
     let fleet = Fleet::new(SimConfig {
         network: Some("sim".into()),
         sensors: 10,

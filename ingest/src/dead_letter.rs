@@ -1,8 +1,14 @@
 //! Dead letters: messages that could not become readings, kept with the raw payload, the topic,
 //! the receive time and a machine-readable reason. A dead letter is written to the WAL like a
 //! reading and acked, so a poison message never blocks the session, and it is counted in metrics.
+//! Persisted as `dead_letters/date=<received date>/<writer>-<seq>.parquet` ([`dead_letter_file_schema`]).
 
+use arrow::array::{ArrayRef, BinaryBuilder, Date32Array, RecordBatch, StringArray, StringBuilder, TimestampMillisecondBuilder};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
+use std::sync::{Arc, LazyLock};
+
+use crate::schema::{epoch_day, followed_by, utc_ms};
 
 /// Why a message (or one record of a batch) was refused. The `code()` strings are a public
 /// contract: they appear in the `dead_letters` table and in the
@@ -126,4 +132,56 @@ pub struct DeadLetter {
     pub reason: DeadLetterReason,
     /// Human-readable detail: which field, which value, what was expected.
     pub detail: String,
+}
+
+static FILE_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("received_at", utc_ms(), false),
+        Field::new("topic", DataType::Utf8, false),
+        Field::new("reason", DataType::Utf8, false),
+        Field::new("detail", DataType::Utf8, false),
+        Field::new("payload", DataType::Binary, false),
+    ]))
+});
+
+/// Columns inside a dead-letters Parquet file.
+pub fn dead_letter_file_schema() -> SchemaRef {
+    FILE_SCHEMA.clone()
+}
+
+/// What a dead letter has beyond its file's columns: the writer that received it (from the
+/// file's name) and the UTC date of `received_at` (from its path), in this order.
+pub fn dead_letter_partition_fields() -> Vec<Field> {
+    vec![Field::new("writer", DataType::Utf8, true), Field::new("date", DataType::Date32, false)]
+}
+
+/// File columns followed by [`dead_letter_partition_fields`]: the shape of dead letters still in memory.
+pub fn dead_letter_stored_schema() -> SchemaRef {
+    static S: LazyLock<SchemaRef> = LazyLock::new(|| followed_by(&dead_letter_file_schema(), dead_letter_partition_fields()));
+    S.clone()
+}
+
+/// Dead letters as written in their Parquet file.
+pub fn dead_letters_to_batch<'a>(items: impl IntoIterator<Item = &'a DeadLetter>) -> RecordBatch {
+    let mut at = TimestampMillisecondBuilder::new().with_timezone("UTC");
+    let (mut topic, mut reason, mut detail, mut payload) = (StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), BinaryBuilder::new());
+    for d in items {
+        at.append_value(d.received_at_ms);
+        topic.append_value(&d.topic);
+        reason.append_value(d.reason.code());
+        detail.append_value(&d.detail);
+        payload.append_value(&d.payload);
+    }
+    let cols: Vec<ArrayRef> =
+        vec![Arc::new(at.finish()), Arc::new(topic.finish()), Arc::new(reason.finish()), Arc::new(detail.finish()), Arc::new(payload.finish())];
+    RecordBatch::try_new(dead_letter_file_schema(), cols).expect("dead-letter batch matches its schema")
+}
+
+/// Dead letters of `writer` not yet persisted, in [`dead_letter_stored_schema`].
+pub fn held_dead_letters_batch<'a>(writer: &str, items: &[&'a DeadLetter]) -> RecordBatch {
+    let file = dead_letters_to_batch(items.iter().copied());
+    let mut cols = file.columns().to_vec();
+    cols.push(Arc::new(StringArray::from(vec![writer; items.len()])));
+    cols.push(Arc::new(Date32Array::from_iter_values(items.iter().map(|d| epoch_day(d.received_at_ms)))));
+    RecordBatch::try_new(dead_letter_stored_schema(), cols).expect("held dead letters match the stored schema")
 }

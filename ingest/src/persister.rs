@@ -5,8 +5,8 @@
 //! the runs found stuck in this writer's files (`stuck_runs`), and only then delete the WAL
 //! segments. A crash anywhere in between replays the WAL; deduplication makes that exact.
 
-use arrow::array::{ArrayRef, BinaryBuilder, RecordBatch, StringBuilder, TimestampMillisecondBuilder};
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use arrow::array::RecordBatch;
+use arrow::datatypes::DataType;
 use object_store::{ObjectStoreExt, PutPayload};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,40 +21,13 @@ use crate::store::{Store, StoreError, date_of};
 use crate::qc::StuckRun;
 use crate::wal::CommitterHandle;
 use crate::{DeadLetter, Reading};
+use crate::dead_letter::dead_letters_to_batch;
 
 /// What one persist cycle wrote.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct PersistOutcome {
     pub files: usize,
     pub rows: u64,
-}
-
-fn dead_letter_batch(items: &[DeadLetter]) -> RecordBatch {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("received_at", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
-        Field::new("topic", DataType::Utf8, false),
-        Field::new("reason", DataType::Utf8, false),
-        Field::new("detail", DataType::Utf8, false),
-        Field::new("payload", DataType::Binary, false),
-    ]));
-    let mut at = TimestampMillisecondBuilder::new().with_timezone("UTC");
-    let (mut topic, mut reason, mut detail, mut payload) =
-        (StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), BinaryBuilder::new());
-    for d in items {
-        at.append_value(d.received_at_ms);
-        topic.append_value(&d.topic);
-        reason.append_value(d.reason.code());
-        detail.append_value(&d.detail);
-        payload.append_value(&d.payload);
-    }
-    let cols: Vec<ArrayRef> = vec![
-        Arc::new(at.finish()),
-        Arc::new(topic.finish()),
-        Arc::new(reason.finish()),
-        Arc::new(detail.finish()),
-        Arc::new(payload.finish()),
-    ];
-    RecordBatch::try_new(schema, cols).expect("dead-letter batch matches its schema")
 }
 
 impl Store {
@@ -111,7 +84,7 @@ impl Store {
                 .map(|(p, bs)| (p.clone(), bs.iter().filter(|b| b.segment <= closed).map(|b| b.item.clone()).collect::<Vec<_>>()))
                 .filter(|(_, bs)| !bs.is_empty())
                 .collect();
-            let dead: Vec<DeadLetter> = state.dead_letters.iter().filter(|b| b.segment <= closed).map(|b| b.item.clone()).collect();
+            let dead: Vec<DeadLetter> = state.dead_letters.iter().filter(|b| b.segment <= closed).map(|b| b.item.letter.clone()).collect();
             let conflicts: Vec<Reading> = state.conflicts.iter().filter(|b| b.segment <= closed).map(|b| b.item.clone()).collect();
             let stuck_runs: Vec<StuckRun> = state.stuck_runs.iter().filter(|b| b.segment <= closed).map(|b| b.item.clone()).collect();
             (readings, dead, conflicts, stuck_runs)
@@ -141,7 +114,7 @@ impl Store {
             dead_by_date.entry(PartitionKey { network: None, date: date_of(d.received_at_ms) }).or_default().push(d);
         }
         for (partition, ds) in &dead_by_date {
-            written.push(self.put_file(&mut manifest, Dataset::DeadLetters, partition, &dead_letter_batch(ds), 0).await?);
+            written.push(self.put_file(&mut manifest, Dataset::DeadLetters, partition, &dead_letters_to_batch(ds), 0).await?);
         }
         self.make_durable(written.iter().flat_map(DataFile::object_paths)).await?;
         self.save_latest().await?;

@@ -24,7 +24,8 @@ pub const BATTERY_TYPE: DataType = DataType::Decimal128(5, 3);
 /// Measured values that are decimals on disk and `DOUBLE` in SQL.
 pub const DECIMAL_COLUMNS: [&str; 3] = ["temperature_c", "humidity_pct", "battery_v"];
 
-fn utc_ms() -> DataType {
+/// A UTC timestamp in milliseconds, as ilot stores every instant.
+pub(crate) fn utc_ms() -> DataType {
     DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
 }
 
@@ -53,12 +54,15 @@ pub fn partition_fields() -> Vec<Field> {
 
 /// File columns followed by partition columns: the shape of in-memory batches.
 pub fn stored_schema() -> SchemaRef {
-    static S: LazyLock<SchemaRef> = LazyLock::new(|| {
-        let mut fields: Vec<Field> = file_schema().fields().iter().map(|f| f.as_ref().clone()).collect();
-        fields.extend(partition_fields());
-        Arc::new(Schema::new(fields))
-    });
+    static S: LazyLock<SchemaRef> = LazyLock::new(|| followed_by(&file_schema(), partition_fields()));
     S.clone()
+}
+
+/// `file`'s columns followed by `partitions`: a dataset's stored schema.
+pub fn followed_by(file: &Schema, partitions: Vec<Field>) -> SchemaRef {
+    let mut fields: Vec<Field> = file.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.extend(partitions);
+    Arc::new(Schema::new(fields))
 }
 
 /// The public SQL schema: the stored schema with decimals shown as `DOUBLE`.

@@ -15,6 +15,7 @@ use crate::dedup::{KeyIndex, Verdict};
 use crate::layout::{Dataset, PartitionKey, WriterId};
 use crate::manifest::{DataFile, Manifest, ManifestError};
 use crate::parquet_file::ParquetFileError;
+use crate::dead_letter::held_dead_letters_batch;
 use crate::schema::{epoch_day, readings_to_batch};
 use crate::wal::WalEntry;
 use crate::latest::LatestReadings;
@@ -39,11 +40,18 @@ pub(crate) struct Buffered<T> {
     pub item: T,
 }
 
+/// A dead letter not yet in Parquet, and the writer that received it (another writer, for a
+/// reader replaying that writer's WAL).
+pub(crate) struct HeldDeadLetter {
+    pub writer: WriterId,
+    pub letter: DeadLetter,
+}
+
 #[derive(Default)]
 pub(crate) struct State {
     pub files: Vec<Arc<DataFile>>,
     pub readings: BTreeMap<PartitionKey, Vec<Buffered<RecordBatch>>>,
-    pub dead_letters: Vec<Buffered<DeadLetter>>,
+    pub dead_letters: Vec<Buffered<HeldDeadLetter>>,
     pub conflicts: Vec<Buffered<Reading>>,
     /// Runs found stuck, to mark in this writer's files at the next persist (see `stuck_runs`).
     pub stuck_runs: Vec<Buffered<qc::StuckRun>>,
@@ -51,7 +59,8 @@ pub(crate) struct State {
     pub buffered_rows: usize,
 }
 
-/// What a query reads: published readings files plus in-memory batches (stored schema).
+/// What a query reads of one dataset: its published files plus its rows in memory, as batches
+/// of its stored schema (file columns, then partition columns).
 #[derive(Clone, Default)]
 pub struct Snapshot {
     pub files: Vec<Arc<DataFile>>,
@@ -172,19 +181,42 @@ impl Store {
         self.manifest.lock().await.wal_persisted_upto
     }
 
-    /// A consistent view for one query (damaged files left out, damaged rollups ignored).
+    /// A consistent view of the readings for one query (damaged files left out, damaged rollups
+    /// ignored).
     pub fn snapshot(&self) -> Snapshot {
+        self.snapshot_of(Dataset::Readings)
+    }
+
+    /// [`Self::snapshot`] of any dataset. In memory, readings and conflicts are batches of
+    /// `schema::stored_schema` (one partition each), dead letters one batch of
+    /// `dead_letter::dead_letter_stored_schema` per writer.
+    pub fn snapshot_of(&self, dataset: Dataset) -> Snapshot {
         let damaged = !self.damage.is_empty();
         let state = self.state.read().expect("store lock");
-        Snapshot {
-            files: state
-                .files
-                .iter()
-                .filter(|f| f.dataset == Dataset::Readings)
-                .filter_map(|f| if damaged { self.intact(f) } else { Some(f.clone()) })
-                .collect(),
-            batches: state.readings.values().flatten().map(|b| b.item.clone()).collect(),
-        }
+        let files = state
+            .files
+            .iter()
+            .filter(|f| f.dataset == dataset)
+            .filter_map(|f| if damaged { self.intact(f) } else { Some(f.clone()) })
+            .collect();
+        let batches = match dataset {
+            Dataset::Readings => state.readings.values().flatten().map(|b| b.item.clone()).collect(),
+            Dataset::Conflicts => {
+                let mut by_partition: BTreeMap<(&str, i32), Vec<Reading>> = BTreeMap::new();
+                for r in state.conflicts.iter().map(|b| &b.item) {
+                    by_partition.entry((r.network.as_str(), epoch_day(r.ts_ms))).or_default().push(r.clone());
+                }
+                by_partition.values().map(|rs| readings_to_batch(rs)).collect()
+            }
+            Dataset::DeadLetters => {
+                let mut by_writer: BTreeMap<&str, Vec<&DeadLetter>> = BTreeMap::new();
+                for held in state.dead_letters.iter().map(|b| &b.item) {
+                    by_writer.entry(held.writer.as_str()).or_default().push(&held.letter);
+                }
+                by_writer.iter().map(|(writer, letters)| held_dead_letters_batch(writer, letters)).collect()
+            }
+        };
+        Snapshot { files, batches }
     }
 
     /// Rows in memory, not yet in Parquet.
@@ -196,6 +228,18 @@ impl Store {
     /// new readings queryable. Called by the committer after each fsync, and at replay.
     /// Blocks while it loads a partition's keys from storage (first reading of a day).
     pub fn apply(&self, segment: u64, entries: Vec<WalEntry>) {
+        self.apply_from(&self.writer, segment, entries);
+    }
+
+    /// [`Self::apply`] for a reader's store (`ilot sql`, `ilot qc`): entries of `writer`'s WAL,
+    /// so that queries see what that writer holds and has not persisted yet. Its conflicts were
+    /// logged by that writer: they are not logged again.
+    pub fn apply_replayed(&self, writer: &WriterId, segment: u64, entries: Vec<WalEntry>) {
+        self.apply_from(writer, segment, entries);
+    }
+
+    fn apply_from(&self, writer: &WriterId, segment: u64, entries: Vec<WalEntry>) {
+        let own = writer == &self.writer;
         let mut fresh: BTreeMap<PartitionKey, Vec<Reading>> = BTreeMap::new();
         let mut dead = Vec::new();
         let mut conflicts = Vec::new();
@@ -206,7 +250,7 @@ impl Store {
                 match entry {
                     WalEntry::DeadLetter(d) => {
                         metrics::counter!("ilot_dead_letters_total", "reason" => d.reason.code()).increment(1);
-                        dead.push(Buffered { segment, item: d });
+                        dead.push(Buffered { segment, item: HeldDeadLetter { writer: writer.clone(), letter: d } });
                     }
                     WalEntry::Readings(readings) => {
                         for mut r in readings {
@@ -220,7 +264,9 @@ impl Store {
                                 Verdict::Duplicate => metrics::counter!("ilot_duplicates_total").increment(1),
                                 Verdict::Conflict => {
                                     metrics::counter!("ilot_conflicts_total").increment(1);
-                                    self.conflicts_warning.record(|| format!("{}/{} at {}", r.network, r.sensor_id, chrono::DateTime::from_timestamp_millis(r.ts_ms).unwrap_or_default().format("%Y-%m-%dT%H:%M:%SZ")));
+                                    if own {
+                                        self.conflicts_warning.record(|| format!("{}/{} at {}", r.network, r.sensor_id, chrono::DateTime::from_timestamp_millis(r.ts_ms).unwrap_or_default().format("%Y-%m-%dT%H:%M:%SZ")));
+                                    }
                                     r.qc_flags |= qc::CONFLICT;
                                     conflicts.push(Buffered { segment, item: r });
                                 }

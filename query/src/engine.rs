@@ -29,7 +29,8 @@ use crate::memory_watchdog::RunningQueries;
 use crate::registry_tables::{RegistryTableKind, registry_table};
 use ilot_ingest::registry::RegistryHandle;
 use crate::hourly_rollup_table::HourlyRollupTable;
-use crate::readings_table::ReadingsTable;
+use crate::dataset_table::DatasetTable;
+use ilot_ingest::layout::Dataset;
 
 /// Limits applied to every analyst query.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -127,8 +128,8 @@ pub fn store_url() -> ObjectStoreUrl {
 }
 
 impl QueryEngine {
-    /// The session over `store` and `registry`: the `readings` table, the registry tables, the
-    /// SQL functions and the heat-analytics views.
+    /// The session over `store` and `registry`: the `readings` table (and beside it `conflicts`
+    /// and `dead_letters`), the registry tables, the SQL functions and the heat-analytics views.
     pub async fn new(store: Arc<Store>, registry: Arc<RegistryHandle>, limits: QueryLimits) -> Result<Self, QueryError> {
         // No spilling to disk: an analyst query that outgrows its memory budget fails with a
         // clear error instead of filling the disk.
@@ -157,8 +158,10 @@ impl QueryEngine {
             .map_err(|e| QueryError::Sql(e.to_string()))?;
         ctx.register_table("hourly_rollup", Arc::new(HourlyRollupTable::new(store.clone(), url.clone())))
             .map_err(|e| QueryError::Sql(e.to_string()))?;
-        ctx.register_table("readings", Arc::new(ReadingsTable::new(store, url.clone())))
-            .map_err(|e| QueryError::Sql(e.to_string()))?;
+        for (name, dataset) in [("readings", Dataset::Readings), ("conflicts", Dataset::Conflicts), ("dead_letters", Dataset::DeadLetters)] {
+            ctx.register_table(name, Arc::new(DatasetTable::new(dataset, store.clone(), url.clone())))
+                .map_err(|e| QueryError::Sql(e.to_string()))?;
+        }
         for kind in [RegistryTableKind::Sensors, RegistryTableKind::Networks, RegistryTableKind::ReferenceSensors] {
             ctx.register_table(kind.name(), Arc::new(registry_table(registry.clone(), kind))).map_err(|e| QueryError::Sql(e.to_string()))?;
         }

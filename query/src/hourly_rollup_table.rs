@@ -125,7 +125,7 @@ impl TableProvider for HourlyRollupTable {
 
         let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
         if !direct.is_empty() {
-            let scan = ParquetScan { store: &self.store, store_url: &self.store_url, file_schema: rollup_schema(), partitioned: true, files: direct, pushable: &PUSHABLE };
+            let scan = ParquetScan { store: &self.store, store_url: &self.store_url, file_schema: rollup_schema(), partition_cols: partition_fields(), files: direct, pushable: &PUSHABLE };
             inputs.push(scan.plan(state, filters, projection, None)?);
         }
         if !merged.is_empty() {

@@ -2,8 +2,8 @@
 //!
 //! `engine` (the read-only, bounded SQL session: `sql_shape` refuses what nests too deep,
 //! `bounded_functions` what would materialise too much, `executor` runs it on threads of its
-//! own, `memory_watchdog` cancels queries when the process is over its budget) → `readings_table` (files ∪ memory, one
-//! snapshot) → `pruning` (dates and networks a query can touch) + `parquet_scan` (the files' half) → `output` (table, CSV, JSON,
+//! own, `memory_watchdog` cancels queries when the process is over its budget) → `dataset_table` (`readings`, `conflicts`,
+//! `dead_letters`: files ∪ memory, one snapshot) → `pruning` (dates and networks a query can touch) + `parquet_scan` (the files' half) → `output` (table, CSV, JSON,
 //! Arrow). The registry as tables: `registry_tables` (`sensors`, `networks`). Heat analytics:
 //! `analytics` (the UHI, Tn/Tx and IBM views, one `.sql` file each), SQL functions
 //! `heat_indices`, `local_time`, `night` + `solar`; `hourly_rollup_table` (per sensor-hour
@@ -14,6 +14,7 @@ pub mod analytics;
 pub mod bounded_functions;
 pub mod crowdqc;
 pub mod crowdqc_table;
+pub mod dataset_table;
 pub mod engine;
 pub mod executor;
 pub mod heat_indices;
@@ -26,7 +27,6 @@ pub mod output;
 pub mod parquet_scan;
 pub mod period_summary;
 pub mod pruning;
-pub mod readings_table;
 pub mod registry_tables;
 pub mod robust_stats;
 pub mod snapshot_table;

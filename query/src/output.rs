@@ -1,5 +1,6 @@
-//! Rendering query results for people and programs: aligned table, CSV, JSON (array of
-//! objects) and Arrow IPC stream (read back by `ilot sql --server`).
+//! Rendering query results for people and programs: aligned table (column names even when no
+//! row came back, then a psql-like `(N rows)` line), CSV, JSON (array of objects) and Arrow IPC
+//! stream (read back by `ilot sql --server`, which prints it as the same table).
 
 pub use datafusion::arrow::array::RecordBatch;
 pub use datafusion::arrow::datatypes::SchemaRef;
@@ -45,9 +46,17 @@ pub fn read_arrow(bytes: &[u8]) -> Result<(SchemaRef, Vec<RecordBatch>), ArrowEr
     Ok((schema, reader.collect::<Result<_, _>>()?))
 }
 
+/// The table's last line, as psql prints it: `(0 rows)`, `(1 row)`, `(N rows)`.
+fn row_count(rows: usize) -> String {
+    format!("({rows} {})", if rows == 1 { "row" } else { "rows" })
+}
+
 pub fn render(format: Format, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>, ArrowError> {
     match format {
-        Format::Table => Ok(datafusion::arrow::util::pretty::pretty_format_batches(batches)?.to_string().into_bytes()),
+        Format::Table => {
+            let table = datafusion::arrow::util::pretty::pretty_format_batches_with_schema(schema.clone(), batches)?;
+            Ok(format!("{table}\n{}\n", row_count(batches.iter().map(RecordBatch::num_rows).sum())).into_bytes())
+        }
         Format::Csv => {
             let mut out = Vec::new();
             let mut w = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(&mut out);

@@ -1,4 +1,4 @@
-//! The Parquet half of the `readings`, `hourly_rollup` and period-summary scans: published
+//! The Parquet half of the `readings`, `conflicts`, `dead_letters`, `hourly_rollup` and period-summary scans: published
 //! files (with their partition values, if any) spread over the scan partitions, with the filters the files can evaluate
 //! as stored pushed into the reader for row-group and page pruning.
 //!
@@ -8,7 +8,7 @@
 //! Files are checked for presence and size when they enter the store, so this is for damage
 //! done while a service runs.
 
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::catalog::Session;
 use datafusion::common::{DFSchema, Result};
 use datafusion::datasource::listing::PartitionedFile;
@@ -27,21 +27,20 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use ilot_ingest::schema::partition_fields;
 use ilot_ingest::store::Store;
 use std::ops::Range;
 use std::sync::Arc;
 
-/// What to scan: files of `file_schema`, the partition columns `network` and `date` after it
-/// when `partitioned`.
+/// What to scan: files of `file_schema`, the partition columns after it.
 pub struct ParquetScan<'a> {
     /// The store the files belong to (told of files that turn out damaged).
     pub store: &'a Arc<Store>,
     pub store_url: &'a ObjectStoreUrl,
     pub file_schema: SchemaRef,
-    /// The files' paths carry `network` and `date` (readings, rollups); summaries hold every
-    /// column in the file.
-    pub partitioned: bool,
+    /// Columns each file gives one value to (its `PartitionedFile::partition_values`, in this
+    /// order): `network` and `date` from the path of readings and rollups, `writer` and `date`
+    /// for dead letters; none for summaries, which hold every column in the file.
+    pub partition_cols: Vec<Field>,
     pub files: Vec<PartitionedFile>,
     /// Columns whose type is the same in the files and in SQL: filters on them alone are pushed.
     pub pushable: &'a [&'a str],
@@ -55,10 +54,9 @@ impl ParquetScan<'_> {
         projection: Option<&Vec<usize>>,
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let partition_cols = if self.partitioned { partition_fields() } else { Vec::new() };
         let mut fields: Vec<_> = self.file_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-        fields.extend(partition_cols.iter().cloned());
-        let table_schema = TableSchema::builder(self.file_schema).with_table_partition_cols(partition_cols).build();
+        fields.extend(self.partition_cols.iter().cloned());
+        let table_schema = TableSchema::builder(self.file_schema).with_table_partition_cols(self.partition_cols).build();
         let readers = DamageReporting { inner: DefaultParquetFileReaderFactory::new(self.store.object_store()), store: self.store.clone() };
         let mut source = ParquetSource::new(table_schema).with_parquet_file_reader_factory(Arc::new(readers));
         let pushable: Vec<Expr> = filters.iter().filter(|e| only_columns(e, self.pushable)).cloned().collect();

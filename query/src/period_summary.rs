@@ -368,7 +368,7 @@ impl TableProvider for PeriodSummaryTable {
                 store: &self.store,
                 store_url: &self.store_url,
                 file_schema: self.schema.clone(),
-                partitioned: false,
+                partition_cols: Vec::new(),
                 files: parts.chunk_files,
                 pushable: &["network", "sensor_id", self.period_column],
             };
