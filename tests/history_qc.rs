@@ -174,7 +174,7 @@ async fn the_simulators_spikes_and_frozen_sensors_are_flagged() {
     // between two normal readings (a spike right after another, or on a sensor's first reading,
     // has no normal neighbour to step from).
     let per_sensor = 150;
-    let start = chrono::NaiveDate::from_ymd_opt(2025, 7, 1).unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp();
+    let start = chrono::NaiveDate::from_ymd_opt(2025, 7, 2).unwrap().and_hms_opt(6, 0, 0).unwrap().and_utc().timestamp();
     let fleet = Fleet::new(SimConfig {
         network: Some("sim".into()),
         sensors: 10,
