@@ -17,9 +17,10 @@ pub struct DemoArgs {
     /// possible); the demo then runs live, in real time.
     #[arg(long, default_value_t = 0.0)]
     pub acceleration: f64,
-    /// Days replayed before going live: 3 give at least two complete nights of heat island and
-    /// a whole climatological day (Tn/Tx), whatever the hour the demo starts.
-    #[arg(long, default_value_t = 3)]
+    /// Days replayed before going live: 4 give at least two complete nights of heat island,
+    /// closed climatological days (Tn/Tx) and the 3-day canicule indicator (`ibm`), whatever the
+    /// hour the demo starts.
+    #[arg(long, default_value_t = 4)]
     pub days_back: i64,
 }
 
@@ -98,6 +99,7 @@ impl DemoOutput {
              \x20 {p} sql \"SELECT night, count(*) AS sensors, round(avg(uhi_mean_c), 2) AS uhi_mean_c, round(max(uhi_max_c), 2) AS uhi_max_c FROM uhi_nightly WHERE network = '{n}' GROUP BY night ORDER BY night\"\n\
              \x20 {p} sql \"SELECT u.sensor_id, u.night, round(u.uhi_mean_c, 2) AS uhi_c, s.lcz, u.time_window FROM uhi_nightly u JOIN sensors s ON s.network = u.network AND s.sensor_id = u.sensor_id WHERE u.network = '{n}' ORDER BY u.night DESC, uhi_c DESC LIMIT 10\"\n\
              \x20 {p} sql \"SELECT date, round(min(tn_c), 1) AS coolest_tn_c, round(max(tn_c), 1) AS warmest_tn_c, round(max(tx_c), 1) AS tx_c, bool_or(tn_provisional OR tx_provisional) AS provisional FROM daily_tn_tx WHERE network = '{n}' GROUP BY date ORDER BY date\"\n\
+             \x20 {p} sql \"SELECT date, round(max(ibmn_c), 1) AS ibmn_c, round(max(ibmx_c), 1) AS ibmx_c, max(tn_threshold_c) AS sn_c, max(tx_threshold_c) AS sx_c, bool_or(canicule_criterion_met) AS canicule FROM ibm WHERE network = '{n}' GROUP BY date ORDER BY date\"\n\
              The status page: {}; the SQL tables and views: docs/sql.md",
             since.format("%Y-%m-%d %H:%M UTC"),
             took.as_secs_f64(),
