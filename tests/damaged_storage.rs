@@ -78,7 +78,7 @@ async fn damaged_files_degrade_queries_and_check_repairs_them() {
     std::fs::write(&sensors, fleet.registry_csv()).unwrap();
     let client_id = unique("dmg-");
     let spec = || {
-        let mut spec = ServiceSpec::new(&data, Broker::Embedded(free_port_pair()), &prefix);
+        let mut spec = ServiceSpec::new(&data, Broker::Embedded(free_port()), &prefix);
         spec.client_id = client_id.clone();
         spec.writer_id = Some(WRITER.into());
         spec.extra_toml = format!("[registry]\nsensor_files = [{:?}]\n", sensors.to_str().unwrap());

@@ -213,10 +213,10 @@ async fn dashboard_api_end_to_end() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_api_is_disabled_without_its_token_and_open_in_the_demo() {
     let dir = tempfile::tempdir().unwrap();
-    let mut spec = ServiceSpec::new(&dir.path().join("reader-only"), Broker::Embedded(free_port_pair()), &unique("t"));
+    let mut spec = ServiceSpec::new(&dir.path().join("reader-only"), Broker::Embedded(free_port()), &unique("t"));
     spec.http_token = Some(READER.into());
     let reader_only = Service::start(&spec);
-    let demo = Service::start(&ServiceSpec::new(&dir.path().join("demo"), Broker::Embedded(free_port_pair()), &unique("t")));
+    let demo = Service::start(&ServiceSpec::new(&dir.path().join("demo"), Broker::Embedded(free_port()), &unique("t")));
 
     let (status, body) = call(&reader_only, Method::PUT, "/api/admin/networks/x", Some(READER), Some(("application/json", "{}".into()))).await;
     assert_eq!(status, 403);

@@ -122,7 +122,7 @@ fn count_dead_letter_rows(dir: &std::path::Path) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_and_conflicts_are_sql_tables_before_and_after_persist() {
     let dir = tempfile::tempdir().unwrap();
-    let (port, prefix) = (free_port_pair(), unique("t"));
+    let (port, prefix) = (free_port(), unique("t"));
     let mut spec = ServiceSpec::new(dir.path(), Broker::Embedded(port), &prefix);
     // Nothing reaches Parquet before the service stops: first the rows held in memory and the WAL.
     spec.persist_interval_s = 3600;

@@ -196,7 +196,7 @@ async fn every_sql_example_of_the_docs_runs_on_the_demo_data() {
     assert!(reference.len() >= 25 && readme.len() >= 3, "examples not found: {} in docs/sql.md, {} in README.md", reference.len(), readme.len());
 
     let dir = tempfile::tempdir().unwrap();
-    let config = demo_config(dir.path(), 0, free_port_pair());
+    let config = demo_config(dir.path(), 0, free_port());
     let args = ["--sensors", "30", "--days-back", "4", "--acceleration", "0", "--seed", "1"];
     let mut demo = Service::demo(&config, &args, &dir.path().join("demo.log")).unwrap();
     caught_up(&demo).await;

@@ -35,7 +35,7 @@ async fn ten_thousand_readings(broker: Broker, mqtt_extra: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_readings_through_the_embedded_broker() {
-    ten_thousand_readings(Broker::Embedded(free_port_pair()), "").await;
+    ten_thousand_readings(Broker::Embedded(free_port()), "").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -54,7 +54,7 @@ async fn ten_thousand_readings_over_mqtt_5_through_mosquitto() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_readings_over_mqtt_5_through_the_embedded_broker() {
-    ten_thousand_readings(Broker::Embedded(free_port_pair()), "protocol = \"5\"\n").await;
+    ten_thousand_readings(Broker::Embedded(free_port()), "protocol = \"5\"\n").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,7 +22,7 @@ fn warnings(stderr: &Path) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_shows_two_nights_within_a_minute_and_a_restart_resends_duplicates() {
     let dir = tempfile::tempdir().unwrap();
-    let config = demo_config(dir.path(), 0, free_port_pair());
+    let config = demo_config(dir.path(), 0, free_port());
     let started = Instant::now();
     let demo_args = ["--sensors", "30", "--seed", "7"];
     let mut demo = Service::demo(&config, &demo_args, &dir.path().join("first.log")).unwrap();
@@ -84,7 +84,7 @@ async fn the_demo_shows_two_nights_within_a_minute_and_a_restart_resends_duplica
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_demo_is_refused_with_the_reason_and_how_to_run_two() {
     let dir = tempfile::tempdir().unwrap();
-    let (http, broker) = (free_port(), free_port_pair());
+    let (http, broker) = (free_port(), free_port());
     let first = dir.path().join("first");
     std::fs::create_dir_all(&first).unwrap();
     let config = demo_config(&first, http, broker);

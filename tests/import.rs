@@ -238,7 +238,7 @@ async fn a_running_service_shows_imported_history() {
     let csv = dir.path().join("history.csv");
     csv_file(&csv, base);
     setup(dir.path(), "unused");
-    let mut spec = ServiceSpec::new(&dir.path().join("data"), Broker::Embedded(free_port_pair()), &unique("imp"));
+    let mut spec = ServiceSpec::new(&dir.path().join("data"), Broker::Embedded(free_port()), &unique("imp"));
     spec.extra_toml = registry_toml(&dir.path().join("sensors.csv"));
     let mut svc = Service::start(&spec);
     svc.wait_healthy(Duration::from_secs(30)).await;

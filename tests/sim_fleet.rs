@@ -102,7 +102,7 @@ async fn registry_files_written_by_the_simulator_are_read_by_the_service() {
     // Publishing nothing is only for writing or registering the fleet.
     assert_eq!(ilot_sim(&["--no-publish"], &[]).status.code(), Some(2));
 
-    let mut spec = ServiceSpec::new(&dir.path().join("data"), Broker::Embedded(free_port_pair()), &unique("t"));
+    let mut spec = ServiceSpec::new(&dir.path().join("data"), Broker::Embedded(free_port()), &unique("t"));
     spec.extra_toml = format!("[registry]\nsensor_files = [{:?}, {:?}]\n", csv.to_str().unwrap(), geojson.to_str().unwrap());
     let svc = Service::start(&spec);
     for (city, departement, sensors) in [("dijon", "21", 15), ("vitre", "35", 12)] {

@@ -21,7 +21,7 @@ async fn post(svc: &Service, sql: &str, query: &str, token: Option<&str>) -> (u1
 async fn analyst_sql_is_read_only_bounded_and_authenticated() {
     let dir = tempfile::tempdir().unwrap();
     let prefix = unique("t");
-    let mut spec = ServiceSpec::new(dir.path(), Broker::Embedded(free_port_pair()), &prefix);
+    let mut spec = ServiceSpec::new(dir.path(), Broker::Embedded(free_port()), &prefix);
     spec.extra_toml = "[query]\nmemory_limit_mib = 16\ntimeout_s = 2\nmax_result_rows = 5\n".into();
     let token = "s3cret-token";
     spec.http_token = Some(token.into());

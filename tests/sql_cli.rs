@@ -78,7 +78,7 @@ fn on_the_stored_data() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn against_a_running_service() {
     let dir = tempfile::tempdir().unwrap();
-    let mut spec = ServiceSpec::new(dir.path(), Broker::Embedded(free_port_pair()), &unique("t"));
+    let mut spec = ServiceSpec::new(dir.path(), Broker::Embedded(free_port()), &unique("t"));
     spec.extra_toml = "[query]\nmax_result_rows = 5\n".into();
     let svc = Service::start(&spec);
     svc.wait_healthy(Duration::from_secs(30)).await;
@@ -159,7 +159,7 @@ fn a_missing_data_directory_is_an_error_and_stays_missing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_server_the_same_table_as_locally() {
     let dir = tempfile::tempdir().unwrap();
-    let (prefix, port) = (unique("t"), free_port_pair());
+    let (prefix, port) = (unique("t"), free_port());
     let svc = Service::start(&ServiceSpec::new(dir.path(), Broker::Embedded(port), &prefix));
     svc.wait_healthy(Duration::from_secs(30)).await;
     let stats = publish(&target(port, &unique("pub-")), fleet(&prefix, "toulouse", 3, 4).messages(), 0.0, None).await.unwrap();

@@ -12,17 +12,20 @@ pub use ilot_firmware_sim::{Fleet, MqttTarget, SimConfig, publish};
 use ilot_firmware_sim::Anomaly;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// A free port, whose next port is free too, never handed out before in this test process: the
+/// embedded broker listens on both (MQTT 3.1.1, then 5) and refuses to start when either is
+/// taken, and tests running side by side must not pick each other's second port.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A free port whose next port is free too: the embedded broker listens on both (MQTT 3.1.1,
-/// then 5) and refuses to start when either is taken.
-pub fn free_port_pair() -> u16 {
+    static GIVEN: std::sync::Mutex<BTreeSet<u16>> = std::sync::Mutex::new(BTreeSet::new());
     loop {
         let first = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = first.local_addr().unwrap().port();
-        if port < u16::MAX && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+        if port == u16::MAX || TcpListener::bind(("127.0.0.1", port + 1)).is_err() {
+            continue;
+        }
+        let mut given = GIVEN.lock().unwrap();
+        if !given.contains(&port) && !given.contains(&(port + 1)) {
+            given.extend([port, port + 1]);
             return port;
         }
     }
