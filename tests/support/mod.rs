@@ -143,8 +143,11 @@ pub fn demo_config(dir: &Path, http_port: u16, broker_port: u16) -> PathBuf {
     config
 }
 
+/// The `ilot` binary cargo built for these tests, or the one `ILOT_BIN` names (a benchmark
+/// comparing two builds of ilot in one run).
 pub fn ilot_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_ilot")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| std::env::var("ILOT_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_ilot").to_owned()))
 }
 
 impl Service {
