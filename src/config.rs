@@ -45,6 +45,7 @@ pub struct Config {
     pub embedded_broker: EmbeddedBrokerConfig,
     pub registry: RegistryConfig,
     pub crowdqc: ilot_query::crowdqc::job::CrowdQcSchedule,
+    pub alerts: ilot_alerts::AlertsConfig,
 }
 
 impl Config {
@@ -94,6 +95,7 @@ impl Config {
         if self.embedded_broker.enabled && (port == 0 || port == u16::MAX) {
             return Err(ConfigError::new("embedded_broker.listen", format!("port {port}: use 1-65534 (MQTT 5 listens on the next port)")));
         }
+        self.alerts.validate().map_err(|e| ConfigError::new(e.key(), e.reason()))?;
         for (name, network) in &self.registry.networks {
             network.validate(name).map_err(|message| ConfigError::new(format!("registry.networks.{name}"), message))?;
         }

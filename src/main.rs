@@ -9,6 +9,7 @@
 //! - `ilot import`: load a network's history from CSV or Parquet files.
 //! - `ilot check [--repair]`: verify the stored files (and repair what can be).
 
+mod alerting;
 mod check;
 mod config;
 mod demo;

@@ -166,7 +166,11 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
     let mut http_config = config.http.clone();
     http_config.disconnect_grace_ms = (config.intake.disconnect_grace_s * 1000) as i64;
     http_config.max_silence_ms = (config.intake.max_silence_s > 0).then_some((config.intake.max_silence_s * 1000) as i64);
-    let http_state = Arc::new(HttpState { config: http_config, store: store.clone(), engine, registry: registry.clone(), health, prometheus });
+    let (alerting, alert_tasks) = match crate::alerting::start(&config, &engine, &store, shutdown_rx.clone())? {
+        Some((alerting, tasks)) => (Some(alerting), tasks),
+        None => (None, Vec::new()),
+    };
+    let http_state = Arc::new(HttpState { config: http_config, store: store.clone(), engine, registry: registry.clone(), health, prometheus, alerting });
     let mut http_shutdown = shutdown_rx.clone();
     let http = tokio::spawn(serve_http(http_listener, http_state, async move { let _ = http_shutdown.changed().await; }));
 
@@ -201,6 +205,9 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
     let _ = compactor.await;
     crowdqc.abort();
     summaries.abort();
+    for task in alert_tasks {
+        let _ = task.await;
+    }
     warning_summaries.abort();
     if let Some(p) = peers {
         let _ = p.await;

@@ -1,7 +1,8 @@
 //! `/healthz`: 200 while intake is connected and subscribed and durable writes succeed, 503
 //! with the reasons otherwise (broker lost, reconnecting repeatedly, WAL failing, silence when
 //! configured). `degraded` with `warnings` when something was damaged or lost but the intake
-//! works (WAL regions unreadable at start, damaged or missing data files).
+//! works (WAL regions unreadable at start, damaged or missing data files, alert deliveries
+//! older than `alerts.max_outbox_age_s` still waiting).
 //!
 //! The reasons may quote the service's files (a WAL error names its segment). A caller without
 //! the reader or admin token, when `http.token` is set, gets the same status and fields with
@@ -26,7 +27,24 @@ pub async fn healthz(State(state): State<Arc<HttpState>>, headers: HeaderMap) ->
     // Damaged or missing stored files: queries answer from the rest, the service is degraded.
     let damaged = state.store.damaged_files();
     body["damaged_files"] = serde_json::to_value(&damaged).unwrap_or_default();
-    body["degraded"] = (!report.warnings.is_empty() || !damaged.is_empty()).into();
+    let mut degraded = !report.warnings.is_empty() || !damaged.is_empty();
+    // Alert deliveries that do not leave: the city's services are not being told.
+    if let Some(alerting) = state.alerting.clone() {
+        let outbox = tokio::task::spawn_blocking(move || alerting.outbox()).await;
+        match outbox {
+            Ok(Ok((depth, late))) => {
+                let age_s = depth.oldest_created_ms.map(|t| (now - t) / 1000);
+                body["alert_outbox"] = serde_json::json!({ "pending": depth.pending, "oldest_age_s": age_s, "late": late });
+                degraded |= late;
+            }
+            Ok(Err(e)) => {
+                body["alert_outbox"] = serde_json::json!({ "error": e.to_string() });
+                degraded = true;
+            }
+            Err(e) => body["alert_outbox"] = serde_json::json!({ "error": e.to_string() }),
+        }
+    }
+    body["degraded"] = degraded.into();
     if auth::decide(&state.config, Access::Reader, &headers) != Decision::Allow {
         scrub(&mut body);
     }

@@ -3,8 +3,10 @@
 //!
 //! `server` (route table, router, limits) → `auth` (reader and admin bearer tokens) → `error`
 //! (JSON errors) → `health` → `sql_api` (`POST /api/sql`) → `heat_api` (networks, sensors,
-//! UHI, Tn/Tx, IBM, QC) → `registry_api` (admin: sensors, networks) → `openapi`.
+//! UHI, Tn/Tx, IBM, QC) → `registry_api` (admin: sensors, networks) → `alerts_api` (alerts,
+//! CAP, webhook subscriptions) → `openapi`.
 
+pub mod alerts_api;
 pub mod auth;
 pub mod error;
 pub mod health;

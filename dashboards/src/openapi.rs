@@ -64,7 +64,8 @@ mod tests {
                 Access::Admin => &["admin"],
             };
             assert_eq!(security, expected, "{} {}", r.method, r.path);
-            assert!(op["responses"]["200"].is_object() || op["responses"]["204"].is_object(), "{} {}: success response", r.method, r.path);
+            let success = op["responses"].as_object().is_some_and(|codes| codes.keys().any(|code| code.starts_with('2')));
+            assert!(success, "{} {}: success response", r.method, r.path);
             for name in r.path.split('/').filter_map(|s| s.strip_prefix('{')?.strip_suffix('}')) {
                 let declared = op["parameters"].as_array().into_iter().flatten().any(|p| {
                     let p = resolve(&doc, p);

@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::auth::{self, Access};
-use crate::{health, heat_api, openapi, registry_api, sql_api};
+use crate::{alerts_api, health, heat_api, openapi, registry_api, sql_api};
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -71,6 +71,8 @@ pub struct HttpState {
     pub registry: Arc<RegistryHandle>,
     pub health: Arc<IntakeHealth>,
     pub prometheus: PrometheusHandle,
+    /// The alerts, when this process evaluates them (`alerts.enabled`).
+    pub alerting: Option<Arc<ilot_alerts::Alerting>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +120,16 @@ pub fn api_routes() -> Vec<ApiRoute> {
         route(Method::DELETE, "/api/admin/sensors/{network}/{sensor}", Admin, registry_api::delete_sensor),
         route(Method::GET, "/api/admin/networks/{network}", Admin, registry_api::get_network),
         route(Method::PUT, "/api/admin/networks/{network}", Admin, registry_api::put_network),
+        route(Method::GET, "/api/alerts", Reader, alerts_api::get_alerts),
+        route(Method::GET, "/api/alerts/cap-feed", Reader, alerts_api::get_cap_feed),
+        route(Method::GET, "/api/alerts/{alert}", Reader, alerts_api::get_alert),
+        route(Method::GET, "/api/alert-events/{event}/cap", Reader, alerts_api::get_event_cap),
+        route(Method::GET, "/api/admin/webhooks", Admin, alerts_api::get_webhooks),
+        route(Method::POST, "/api/admin/webhooks", Admin, alerts_api::post_webhook),
+        route(Method::DELETE, "/api/admin/webhooks/{subscription}", Admin, alerts_api::delete_webhook),
+        route(Method::POST, "/api/admin/webhooks/{subscription}/enable", Admin, alerts_api::post_webhook_enable),
+        route(Method::GET, "/api/admin/webhook-dead-letters", Admin, alerts_api::get_dead_letters),
+        route(Method::POST, "/api/admin/webhook-dead-letters/{delivery}/replay", Admin, alerts_api::post_replay),
     ]
 }
 

@@ -51,6 +51,9 @@ impl Store {
             tracing::warn!(error = %e, "checking other writers' new files failed; queries recheck them when they read them");
         }
         self.seed_latest(&new).await?;
+        if !new.is_empty() || !gone.is_empty() {
+            self.record_change();
+        }
         Ok(n)
     }
 }

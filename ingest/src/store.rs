@@ -86,6 +86,9 @@ pub struct Store {
     pub(crate) retired: Mutex<crate::compactor::Retired>,
     /// Conflicting duplicates, logged a few a minute (a replayed backlog can hold thousands).
     conflicts_warning: RepeatedWarning,
+    /// Counts the changes that can change an answer (new readings, new flags, other writers'
+    /// files), for whoever re-evaluates when data changes (the alert rules).
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl Store {
@@ -93,6 +96,15 @@ impl Store {
     /// or of everything counted (`now`, at shutdown).
     pub fn summarise_warnings(&self, now: bool) {
         self.conflicts_warning.flush(now);
+    }
+
+    /// A receiver that sees the change count move (see `changes`).
+    pub fn subscribe_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    pub(crate) fn record_change(&self) {
+        self.changes.send_modify(|n| *n += 1);
     }
 }
 
@@ -126,6 +138,7 @@ impl Store {
             damage: DamagedFiles::default(),
             retired: Mutex::default(),
             conflicts_warning: RepeatedWarning::new("conflicting duplicate kept aside", "conflicting duplicates kept aside"),
+            changes: tokio::sync::watch::channel(0).0,
         });
         store.check_presence(&files).await?;
         store.damage.publish_gauge();
@@ -293,8 +306,13 @@ impl Store {
         for run in &stuck_runs {
             state.mark_stuck_in_memory(&run.item);
         }
+        let changed = stored > 0 || !stuck_runs.is_empty();
         state.stuck_runs.extend(stuck_runs);
         metrics::gauge!("ilot_buffered_rows").set(state.buffered_rows as f64);
+        drop(state);
+        if changed {
+            self.record_change();
+        }
     }
 
     /// Rows already published for a partition, read from its files (retrying while storage fails:

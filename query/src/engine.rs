@@ -182,6 +182,11 @@ impl QueryEngine {
         &self.limits
     }
 
+    /// Add a table kept by another part of ilot (the alerts) to the session, under `name`.
+    pub fn register_table(&self, name: &str, table: Arc<dyn datafusion::catalog::TableProvider>) -> Result<(), QueryError> {
+        self.ctx.register_table(name, table).map(|_| ()).map_err(|e| QueryError::Sql(e.to_string()))
+    }
+
     /// Run one read-only SQL statement.
     pub async fn query(&self, sql: &str) -> Result<QueryResult, QueryError> {
         self.run(sql, None, self.limits.max_result_rows).await

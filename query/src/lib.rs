@@ -36,3 +36,5 @@ pub mod sql_shape;
 pub use engine::{QueryEngine, QueryError, QueryLimits, QueryResult};
 /// The values bound to `$n` placeholders by [`QueryEngine::query_with_params`].
 pub use datafusion::common::ScalarValue;
+/// The error a [`snapshot_table::SnapshotTable`]'s rows may fail with.
+pub use datafusion::error::DataFusionError;
