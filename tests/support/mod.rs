@@ -242,13 +242,17 @@ impl Service {
     /// Wait until `sql` (one integer) returns `expected`, or fail with the last value.
     pub async fn wait_for(&self, sql: &str, expected: i64, timeout: Duration) {
         let deadline = Instant::now() + timeout;
-        let mut last = -1;
+        let mut last = String::from("no answer");
         while Instant::now() < deadline {
-            if let Ok(rows) = self.sql(sql).await {
-                last = rows[0].as_object().unwrap().values().next().unwrap().as_i64().unwrap();
-                if last == expected {
-                    return;
+            match self.sql(sql).await {
+                Ok(rows) => {
+                    let value = rows[0].as_object().unwrap().values().next().unwrap().as_i64().unwrap();
+                    if value == expected {
+                        return;
+                    }
+                    last = value.to_string();
                 }
+                Err(e) => last = format!("an error: {e}"),
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
