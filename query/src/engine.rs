@@ -2,7 +2,8 @@
 //! `CREATE EXTERNAL TABLE` are refused before planning), bounded in shape (`sql_shape`: no
 //! expression deep enough to exhaust a stack), in memory (a DataFusion memory pool that also
 //! holds the collected result, and `bounded_functions` for what functions materialise), in time
-//! (a deadline that aborts the query's task) and in number (`max_concurrent`). Every query runs
+//! (a deadline that aborts the query's task, which `time_slice` makes yield often enough for
+//! the abort to take effect) and in number (`max_concurrent`). Every query runs
 //! on the `executor`'s threads, never on the intake's.
 
 use datafusion::arrow::array::RecordBatch;
@@ -266,6 +267,7 @@ async fn execute(ctx: &SessionContext, sql: &str, params: Option<Vec<ScalarValue
     let memory = MemoryConsumer::new("query result").register(&ctx.runtime_env().memory_pool);
     let plan = df.create_physical_plan().await.map_err(df_err)?;
     crate::sql_shape::check_plan(&plan)?;
+    let plan = crate::time_slice::time_sliced(plan).map_err(df_err)?;
     let mut stream = datafusion::physical_plan::execute_stream(plan, ctx.task_ctx()).map_err(df_err)?;
     let (mut batches, mut rows, mut truncated) = (Vec::new(), 0usize, false);
     while let Some(batch) = stream.next().await {

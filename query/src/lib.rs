@@ -2,7 +2,7 @@
 //!
 //! `engine` (the read-only, bounded SQL session: `sql_shape` refuses what nests too deep,
 //! `bounded_functions` what would materialise too much, `executor` runs it on threads of its
-//! own, `memory_watchdog` cancels queries when the process is over its budget) → `dataset_table` (`readings`, `conflicts`,
+//! own, `time_slice` makes every query yield them often, `memory_watchdog` cancels queries when the process is over its budget) → `dataset_table` (`readings`, `conflicts`,
 //! `dead_letters`: files ∪ memory, one snapshot) → `pruning` (dates and networks a query can touch) + `parquet_scan` (the files' half) → `output` (table, CSV, JSON,
 //! Arrow). The registry as tables: `registry_tables` (`sensors`, `networks`). Heat analytics:
 //! `analytics` (the UHI, Tn/Tx and IBM views, one `.sql` file each), SQL functions
@@ -32,6 +32,7 @@ pub mod robust_stats;
 pub mod snapshot_table;
 pub mod solar;
 pub mod sql_shape;
+pub mod time_slice;
 
 pub use engine::{QueryEngine, QueryError, QueryLimits, QueryResult};
 /// The values bound to `$n` placeholders by [`QueryEngine::query_with_params`].
