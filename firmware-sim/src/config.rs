@@ -83,6 +83,34 @@ pub struct FaultConfig {
     /// measuring and uploads the backlog (plus the current reading) as one JSON array.
     pub offline_rate: f64,
     pub offline_steps: u32,
+    /// Equipment that fails for good during the run.
+    pub failures: FailureConfig,
+}
+
+/// Equipment that fails for good, `after_steps` measurement steps into the run, as a
+/// sensor-health alert must report it. The first urban sensors fail, in id order: the first
+/// `dead_gateway_sensors` share a gateway that dies (they publish nothing more: their later
+/// readings are lost; what one still held for its uplink goes out just before), the next
+/// `stuck_sensors` freeze (temperature and humidity fixed at their step-`after_steps` values
+/// to the end), the next `flat_battery_sensors` run on a spent cell ([`FLAT_BATTERY_V`]).
+/// Rural references never fail. All off by default.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FailureConfig {
+    pub after_steps: u64,
+    pub dead_gateway_sensors: usize,
+    pub stuck_sensors: usize,
+    pub flat_battery_sensors: usize,
+}
+
+/// A spent lithium cell's voltage under load, V: under the usual 3.3 V low mark.
+pub const FLAT_BATTERY_V: f64 = 3.1;
+
+impl FailureConfig {
+    /// Sensors that fail, all kinds together.
+    pub fn failing_sensors(&self) -> usize {
+        self.dead_gateway_sensors + self.stuck_sensors + self.flat_battery_sensors
+    }
 }
 
 impl Default for FaultConfig {
@@ -99,6 +127,7 @@ impl Default for FaultConfig {
             offline_rate: 0.0,
             // One hour at the default cadence.
             offline_steps: 12,
+            failures: FailureConfig::default(),
         }
     }
 }
@@ -192,6 +221,13 @@ impl FaultConfig {
                     format!("{count} is more than the {sensors} sensors"),
                 ));
             }
+        }
+        let urban = sensors - crate::rural_reference_count(sensors);
+        if self.failures.failing_sensors() > urban {
+            return Err(SimError::invalid(
+                "faults.failures",
+                format!("{} failing sensors, more than the {urban} urban ones", self.failures.failing_sensors()),
+            ));
         }
         if self.offline_rate > 0.0 && !(1..=MAX_OFFLINE_STEPS).contains(&self.offline_steps) {
             return Err(SimError::invalid(
@@ -289,6 +325,13 @@ mod tests {
             SimConfig {
                 faults: FaultConfig {
                     stuck_sensors: 91,
+                    ..FaultConfig::default()
+                },
+                ..SimConfig::default()
+            },
+            SimConfig {
+                faults: FaultConfig {
+                    failures: FailureConfig { dead_gateway_sensors: 80, stuck_sensors: 2, ..FailureConfig::default() },
                     ..FaultConfig::default()
                 },
                 ..SimConfig::default()

@@ -56,6 +56,10 @@ pub(crate) struct SensorPlan {
     pub(crate) topic: String,
     pub(crate) stuck: Option<StuckEpisode>,
     pub(crate) clock_skew: TimeDelta,
+    /// The step from which its gateway is dead (nothing more is published).
+    pub(crate) silent_from: Option<u64>,
+    /// The step from which its battery is spent.
+    pub(crate) flat_battery_from: Option<u64>,
     /// Seed of the measurement noise: independent of every fault setting.
     pub(crate) value_seed: u64,
     /// Seed of the fault decisions.
@@ -105,6 +109,13 @@ impl Fleet {
         for i in index::sample(&mut rng, n, faults.clock_skew_sensors) {
             clock_skew[i] = TimeDelta::seconds(faults.clock_skew_s);
         }
+        // Equipment failures: the first urban sensors, in id order (references come last).
+        let failures = &faults.failures;
+        let (dead, frozen) = (failures.dead_gateway_sensors, failures.dead_gateway_sensors + failures.stuck_sensors);
+        for slot in stuck.iter_mut().take(frozen).skip(dead) {
+            *slot = Some(StuckEpisode { first_step: failures.after_steps, end_step: u64::MAX });
+        }
+        let failing = |i: usize, kinds: std::ops::Range<usize>| kinds.contains(&i).then_some(failures.after_steps);
         let network = config.network().to_owned();
         let plans = sensors
             .iter()
@@ -113,6 +124,8 @@ impl Fleet {
                 topic: reading_topic(&config.topic_prefix, &network, &sensor.id),
                 stuck: stuck[i],
                 clock_skew: clock_skew[i],
+                silent_from: failing(i, 0..dead),
+                flat_battery_from: failing(i, frozen..failures.failing_sensors()),
                 value_seed: derive_seed(config.seed, 1, i as u64),
                 fault_seed: derive_seed(config.seed, 2, i as u64),
             })
@@ -159,14 +172,15 @@ impl Fleet {
     }
 
     /// Number of distinct valid readings (distinct `(sensor, ts)` keys) the stream carries:
-    /// `sensors × readings_per_sensor` whatever the faults, since duplicates repeat a reading,
-    /// malformed messages come in addition, out-of-order and offline readings are all sent
-    /// (pending ones at the end of the run) and skewed clocks stay distinct per sensor.
-    /// `None` for an unbounded run.
+    /// `sensors × readings_per_sensor` whatever the transport faults, since duplicates repeat a
+    /// reading, malformed messages come in addition, out-of-order and offline readings are all
+    /// sent (pending ones at the end of the run, or when a gateway dies) and skewed clocks stay
+    /// distinct per sensor; less what a dead gateway's sensors measure after it died. `None`
+    /// for an unbounded run.
     pub fn expected_distinct_readings(&self) -> Option<u64> {
-        self.config
-            .readings_per_sensor
-            .map(|n| n.saturating_mul(self.sensors.len() as u64))
+        self.config.readings_per_sensor.map(|n| {
+            self.plans.iter().map(|plan| plan.silent_from.map_or(n, |from| n.min(from))).sum()
+        })
     }
 }
 

@@ -44,7 +44,7 @@ mod stream;
 
 pub use city::{CITIES, CityProfile};
 pub use climate::Climate;
-pub use config::{FaultConfig, MAX_OFFLINE_STEPS, Scenario, SimConfig};
+pub use config::{FLAT_BATTERY_V, FailureConfig, FaultConfig, MAX_OFFLINE_STEPS, Scenario, SimConfig};
 pub use error::SimError;
 pub use faults::{Anomalies, Anomaly, MalformedKind};
 pub use fleet::{Fleet, MessageKind, SimMessage};

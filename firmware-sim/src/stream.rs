@@ -16,7 +16,7 @@ use rand::{Rng, SeedableRng, rngs::SmallRng};
 use crate::climate::{SensorNoise, instant_rng, standard_normal};
 use crate::faults::MALFORMED_KINDS;
 use crate::fleet::SensorPlan;
-use crate::{Anomalies, Anomaly, Fleet, MessageKind, ReadingPayload, SimMessage};
+use crate::{Anomalies, Anomaly, FLAT_BATTERY_V, Fleet, MessageKind, ReadingPayload, SimMessage};
 
 /// Standard deviation of the humidity measurement noise, %RH.
 const HUMIDITY_NOISE_PCT: f64 = 0.5;
@@ -119,6 +119,13 @@ impl<'a> MessageStream<'a> {
         let faults = &fleet.config.faults;
         let plan = &fleet.plans[i];
         let sim_time = self.publish_time(i, step);
+        if let Some(from) = plan.silent_from.filter(|from| step >= *from) {
+            // The gateway dies: what the sensor still held goes out first, then nothing.
+            if step == from {
+                self.release(i, sim_time);
+            }
+            return;
+        }
         let state = &mut self.sensors[i];
         let (reading, anomalies) = state.measure(fleet, i, step);
 
@@ -186,24 +193,28 @@ impl<'a> MessageStream<'a> {
         self.queue.extend(duplicate);
     }
 
-    /// End of a bounded run: whatever sensors still hold is sent, so no reading is lost (a
-    /// reading held for reordering goes out in order, nothing newer having been sent).
+    /// End of a bounded run: whatever sensors still hold is sent, so no reading is lost.
     fn flush(&mut self) {
         let Some(end_step) = self.fleet.config.readings_per_sensor else {
             return;
         };
         for i in 0..self.sensors.len() {
-            let sim_time = self.publish_time(i, end_step);
-            let plan = &self.fleet.plans[i];
-            let state = &mut self.sensors[i];
-            if let Some(mut held) = state.held.take() {
-                held.sim_time = sim_time;
-                self.queue.push_back(held);
-            }
-            if !state.backlog.is_empty() {
-                let backlog = state.take_backlog(plan, sim_time);
-                self.queue.push_back(backlog);
-            }
+            self.release(i, self.publish_time(i, end_step));
+        }
+    }
+
+    /// Send what sensor `i` still holds, at `sim_time` (a reading held for reordering goes out
+    /// in order, nothing newer having been sent).
+    fn release(&mut self, i: usize, sim_time: DateTime<Utc>) {
+        let plan = &self.fleet.plans[i];
+        let state = &mut self.sensors[i];
+        if let Some(mut held) = state.held.take() {
+            held.sim_time = sim_time;
+            self.queue.push_back(held);
+        }
+        if !state.backlog.is_empty() {
+            let backlog = state.take_backlog(plan, sim_time);
+            self.queue.push_back(backlog);
         }
     }
 }
@@ -236,7 +247,11 @@ impl SensorState {
         let mut instant = instant_rng(self.value_seed, t.timestamp());
         let mut humidity = fleet.climate.humidity_pct(temperature, t) + HUMIDITY_NOISE_PCT * standard_normal(&mut instant);
         let battery_age_days = (t.timestamp() as f64 / 86_400.0 - self.battery_change_day).rem_euclid(BATTERY_LIFE_DAYS);
-        let battery = self.battery_start_v - BATTERY_DRAIN_V_PER_DAY * battery_age_days + BATTERY_NOISE_V * standard_normal(&mut instant);
+        let charged = match plan.flat_battery_from {
+            Some(from) if step >= from => FLAT_BATTERY_V,
+            _ => self.battery_start_v - BATTERY_DRAIN_V_PER_DAY * battery_age_days,
+        };
+        let battery = charged + BATTERY_NOISE_V * standard_normal(&mut instant);
         let seq = self.seq_offset + (t.timestamp() / i64::from(config.cadence_s)).max(0) as u64;
         // Spikes too are a property of the instant (a fault of the measurement, not of travel).
         let spike = config.faults.spike_rate > 0.0 && instant.random_bool(config.faults.spike_rate);

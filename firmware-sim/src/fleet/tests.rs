@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
 use crate::climate::{NOISE_SIGMA_C, solar_hour};
 use crate::{
-    Anomaly, FaultConfig, Fleet, MalformedKind, MessageKind, ReadingPayload, Scenario, SensorRole,
+    Anomaly, FLAT_BATTERY_V, FailureConfig, FaultConfig, Fleet, MalformedKind, MessageKind, ReadingPayload, Scenario, SensorRole,
     SimConfig, SimMessage,
 };
 
@@ -35,6 +35,7 @@ fn all_faults() -> FaultConfig {
         clock_skew_s: 7200,
         offline_rate: 0.005,
         offline_steps: 6,
+        failures: FailureConfig::default(),
     }
 }
 
@@ -513,4 +514,40 @@ fn steady_uhi_holds_the_night_offset_around_the_clock_and_noise_is_configurable(
         cycling.climate().urban_offset_c(urban, noon),
         urban.urban_offset_day_c
     );
+}
+
+#[test]
+fn failures_last_to_the_end_and_the_count_leaves_out_a_dead_gateway() {
+    let failing = SimConfig {
+        faults: FaultConfig {
+            offline_rate: 0.05,
+            offline_steps: 4,
+            failures: FailureConfig { after_steps: 30, dead_gateway_sensors: 2, stuck_sensors: 1, flat_battery_sensors: 1 },
+            ..FaultConfig::default()
+        },
+        ..config(10, 60)
+    };
+    let fleet = Fleet::new(failing).unwrap();
+    let messages: Vec<_> = fleet.messages().collect();
+    let readings = readings_by_key(&messages);
+    assert_eq!(Some(readings.len() as u64), fleet.expected_distinct_readings());
+    assert_eq!(fleet.expected_distinct_readings(), Some(8 * 60 + 2 * 30));
+    let ids: Vec<String> = fleet.sensors().iter().map(|s| s.id.clone()).collect();
+    let of = |sensor: &str| readings.values().filter(|r| r.sensor == sensor).cloned().collect::<Vec<_>>();
+    let cutoff = fleet.measurement_time(30);
+    for dead in &ids[0..2] {
+        let mine = of(dead);
+        assert_eq!(mine.len(), 30, "{dead}: every reading before the gateway died, none after");
+        assert!(mine.iter().all(|r| r.ts < cutoff));
+    }
+    let stuck = of(&ids[2]);
+    let frozen: HashSet<_> = stuck.iter().filter(|r| r.ts >= cutoff).map(|r| (r.temperature_c.to_bits(), r.humidity_pct.to_bits())).collect();
+    assert_eq!(frozen.len(), 1, "frozen from step 30 to the end");
+    let flat = of(&ids[3]);
+    assert!(flat.iter().filter(|r| r.ts >= cutoff).all(|r| (r.battery_v - FLAT_BATTERY_V).abs() < 0.02));
+    assert!(flat.iter().filter(|r| r.ts < cutoff).all(|r| r.battery_v > 3.4));
+    // Rural references never fail: the last sensor reports to the end on a good battery.
+    let reference = of(ids.last().unwrap());
+    assert_eq!(reference.len(), 60);
+    assert!(reference.iter().all(|r| r.battery_v > 3.4));
 }
