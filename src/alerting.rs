@@ -3,9 +3,8 @@
 //! data changes, deliveries running, and the `alerts` and `alert_events` SQL tables.
 
 use anyhow::Context;
-use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, StringArray, TimestampMillisecondArray, UInt64Array};
+use arrow::array::{ArrayRef, BooleanArray, RecordBatch, StringArray, TimestampMillisecondArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use chrono::{DateTime, Utc};
 use ilot_alerts::Alerting;
 use ilot_alerts::evaluator::{RuleQueries, RuleQueryError};
 use ilot_ingest::store::Store;
@@ -49,17 +48,6 @@ impl RuleQueries for EngineQueries {
             return Ok(Vec::new());
         }
         serde_json::from_slice(&bytes).map_err(boxed)
-    }
-
-    async fn watermark(&self, networks: Vec<String>) -> Result<Option<DateTime<Utc>>, RuleQueryError> {
-        // Network names come from validated rules: 1-64 of [A-Za-z0-9._-].
-        let filter = if networks.is_empty() { String::new() } else { format!(" WHERE network IN ('{}')", networks.join("', '")) };
-        let result = self.0.query(&format!("SELECT arrow_cast(max(ts), 'Int64') AS ms FROM latest_readings{filter}")).await.map_err(boxed)?;
-        let ms = result.batches.iter().find(|b| b.num_rows() > 0).and_then(|b| {
-            let column = b.column(0).as_any().downcast_ref::<arrow::array::Int64Array>()?;
-            (!column.is_null(0)).then(|| column.value(0))
-        });
-        Ok(ms.and_then(DateTime::from_timestamp_millis))
     }
 }
 
@@ -159,6 +147,6 @@ pub fn start(config: &Config, engine: &Arc<QueryEngine>, store: &Arc<Store>, shu
     let alerting = Alerting::open(&config.alerts, &path).with_context(|| format!("opening the alerts ({})", path.display()))?;
     register_tables(engine, &alerting)?;
     let tasks = alerting.spawn(&config.alerts, EngineQueries(engine.clone()), store.subscribe_changes(), shutdown)?;
-    tracing::info!(rules = alerting.rules.len(), store = %path.display(), "alerts evaluated in this process");
+    tracing::info!(rules = alerting.rules().len(), store = %path.display(), "alerts evaluated in this process");
     Ok(Some((alerting, tasks)))
 }

@@ -1,6 +1,7 @@
 //! `ilot demo`: the whole service on the embedded broker with a simulated city publishing to
-//! it: days replayed as fast as possible, then live; what to look at, printed once there is
-//! something to see; a second demo on the same folder or ports refused with how to run two.
+//! it: days replayed as fast as possible, then live; heat-health alerts on its network; what to
+//! look at, printed once there is something to see; a second demo on the same folder or ports
+//! refused with how to run two.
 
 use anyhow::Context;
 use ilot_firmware_sim::{Fleet, MqttTarget, SimConfig, publish};
@@ -100,9 +101,12 @@ impl DemoOutput {
              \x20 {p} sql \"SELECT u.sensor_id, u.night, round(u.uhi_mean_c, 2) AS uhi_c, s.lcz, u.time_window FROM uhi_nightly u JOIN sensors s ON s.network = u.network AND s.sensor_id = u.sensor_id WHERE u.network = '{n}' ORDER BY u.night DESC, uhi_c DESC LIMIT 10\"\n\
              \x20 {p} sql \"SELECT date, round(min(tn_c), 1) AS coolest_tn_c, round(max(tn_c), 1) AS warmest_tn_c, round(max(tx_c), 1) AS tx_c, bool_or(tn_provisional OR tx_provisional) AS provisional FROM daily_tn_tx WHERE network = '{n}' GROUP BY date ORDER BY date\"\n\
              \x20 {p} sql \"SELECT date, round(max(ibmn_c), 1) AS ibmn_c, round(max(ibmx_c), 1) AS ibmx_c, max(tn_threshold_c) AS sn_c, max(tx_threshold_c) AS sx_c, bool_or(canicule_criterion_met) AS canicule FROM ibm WHERE network = '{n}' GROUP BY date ORDER BY date\"\n\
+             The alerts (a sensor on a spent battery and a frozen one are in the fleet; a heat wave: --scenario-file firmware-sim/scenarios/toulouse-heat-wave.toml):\n\
+             \x20 curl -s {}api/alerts\n\
              The status page: {}; the SQL tables and views: docs/sql.md",
             since.format("%Y-%m-%d %H:%M UTC"),
             took.as_secs_f64(),
+            self.http.map_or_else(|| "http://127.0.0.1:8642/".to_owned(), |a| format!("http://{a}/")),
             self.http.map_or_else(|| "see HTTP API above".to_owned(), |a| format!("http://{a}/")),
         );
     }
@@ -114,13 +118,14 @@ pub async fn run(mut config: Config, args: DemoArgs) -> anyhow::Result<()> {
     if config.storage.persist_interval_s == ilot_ingest::config::StorageConfig::default().persist_interval_s {
         config.storage.persist_interval_s = 30;
     }
-    config.validate().context("configuration")?;
     let mut sim = args.fleet.sim_config(Pace { acceleration: args.acceleration, days_back: args.days_back })?;
     if !args.fleet.fixed_readings() {
         // The catch-up, then live for as long as the demo runs (unless a number was asked for).
         sim.readings_per_sensor = None;
     }
     let sensor_file = register_fleet(&mut config, &sim)?;
+    show_alerts(&mut config, &mut sim)?;
+    config.validate().context("configuration")?;
     let out = DemoOutput::new(&sim);
     out.started(&sim);
     println!("demo: fleet registered from {} (positions, LCZ, rural references, département)", sensor_file.display());
@@ -154,6 +159,49 @@ fn with_second_demo_hint(error: anyhow::Error, data_dir: &std::path::Path) -> an
          ILOT_EMBEDDED_BROKER__LISTEN=127.0.0.1:11893 ilot demo",
         data_dir.display()
     )
+}
+
+/// Alerts in the demo, unless the configuration has rules of its own: the four built-in kinds
+/// over the fleet's network, as one area, evaluated as the replay arrives (a replayed past
+/// counts as live: `absent_after_s` covers the simulated span). And unless a scenario file set
+/// failures, two of the fleet's sensors fail six hours before now (one freezes, one runs on a
+/// spent battery), so that the sensor-health alert has something to say.
+pub fn show_alerts(config: &mut Config, sim: &mut SimConfig) -> anyhow::Result<()> {
+    const STEPS_BEFORE_NOW: i64 = 72;
+    let steps_so_far = (chrono::Utc::now() - sim.start).num_seconds() / i64::from(sim.cadence_s.max(1));
+    let urban = sim.sensors - ilot_firmware_sim::rural_reference_count(sim.sensors);
+    if sim.faults.failures == ilot_firmware_sim::FailureConfig::default() && urban >= 2 && steps_so_far > STEPS_BEFORE_NOW {
+        sim.faults.failures = ilot_firmware_sim::FailureConfig {
+            after_steps: (steps_so_far - STEPS_BEFORE_NOW) as u64,
+            stuck_sensors: 1,
+            flat_battery_sensors: 1,
+            ..Default::default()
+        };
+    }
+    if !config.alerts.rules.is_empty() {
+        return Ok(());
+    }
+    config.alerts.enabled = true;
+    let absent_after_s = (chrono::Utc::now() - sim.start).num_seconds().max(0) + 3 * 86_400;
+    let network = sim.network();
+    let rules = "\
+         [[rules]]\nid = \"canicule\"\nkind = \"observed_canicule\"\n\n\
+         [[rules]]\nid = \"heat\"\nkind = \"instantaneous_heat\"\nyellow_c = 35.0\norange_c = 38.0\n\n\
+         [[rules]]\nid = \"uhi\"\nkind = \"strong_uhi_night\"\nmin_sensors = 3\n\n\
+         [[rules]]\nid = \"health\"\nkind = \"sensor_health\"\n";
+    #[derive(serde::Deserialize)]
+    struct Rules {
+        rules: Vec<ilot_alerts::rule::Rule>,
+    }
+    use figment::providers::{Format, Toml};
+    let mut rules = figment::Figment::from(Toml::string(rules)).extract::<Rules>().context("the demo's alert rules")?.rules;
+    for rule in &mut rules {
+        rule.common.networks = vec![network.to_owned()];
+        rule.common.area = ilot_alerts::rule::AreaGrouping::Network;
+        rule.common.absent_after_s = Some(absent_after_s);
+    }
+    config.alerts.rules = rules;
+    Ok(())
 }
 
 /// File the demo writes its fleet's registry entries to, in the data folder.

@@ -409,3 +409,77 @@ async fn a_flapping_temperature_and_a_sensor_dropping_in_and_out_give_one_alert_
     assert_eq!(active, vec![json!({"n": 1})]);
     service.stop();
 }
+
+/// A custom rule through the admin API: a reader cannot add one; a write, a failing query, or
+/// one without `level` is refused with the reason; an admin's rule raises an alert like any
+/// rule, is kept across a restart, cannot be removed while its alert is in force, and is
+/// removed once it cleared.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_adds_a_custom_rule_through_the_api_and_a_reader_cannot() {
+    let dir = tempfile::tempdir().unwrap();
+    let sensors = dir.path().join("sensors.csv");
+    std::fs::write(&sensors, "network,sensor_id,role,cadence_s\ntls,s1,urban,300\n").unwrap();
+    let mut spec = ServiceSpec::new(&dir.path().join("data"), Broker::Embedded(support::free_port()), "alerts");
+    spec.http_token = Some(READER.into());
+    spec.http_admin_token = Some(ADMIN.into());
+    spec.extra_toml = format!("[registry]\nsensor_files = [\"{}\"]\n\n[alerts]\nenabled = true\n\n[alerts.evaluation]\nrecheck_s = 1\n", sensors.display());
+    let mut service = Service::start(&spec);
+    service.wait_healthy(Duration::from_secs(30)).await;
+    let Broker::Embedded(port) = spec.broker else { unreachable!() };
+    let client = reqwest::Client::new();
+    let add = |token: &'static str, rule: Value| client.post(format!("{}/api/admin/rules", service.base())).bearer_auth(token).json(&rule).send();
+    let sql = "SELECT network AS area, CASE WHEN max(temperature_c) >= 30 THEN 'yellow' ELSE 'green' END AS level, max(temperature_c) AS value \
+               FROM latest_readings WHERE network IN ({networks}) AND ts > {at} - INTERVAL '1 hour' GROUP BY network";
+    let rule = json!({"id": "hot-now", "kind": "custom", "networks": ["tls"], "clear_after_s": 0, "sql": sql});
+
+    let r = add(READER, rule.clone()).await.unwrap();
+    assert!(matches!(r.status().as_u16(), 401 | 403), "a reader: {}", r.status());
+    for (bad, why) in [
+        (json!({"id": "w", "kind": "custom", "sql": "CREATE TABLE t AS SELECT 1 AS area, 'red' AS level"}), "read-only"),
+        (json!({"id": "f", "kind": "custom", "sql": "SELECT area, level FROM no_such_view"}), "no_such_view"),
+        (json!({"id": "l", "kind": "custom", "sql": "SELECT 'tls' AS area"}), "`level`"),
+        (json!({"id": "k", "kind": "custom", "sqll": "SELECT 1"}), "sqll"),
+        (json!({"id": "Bad Id", "kind": "custom", "sql": "SELECT 'a' AS area, 'red' AS level"}), "rule id"),
+    ] {
+        let r = add(ADMIN, bad.clone()).await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        assert!(status == 400 && text.contains(why), "{bad}: {status} {text}");
+    }
+    let r = add(ADMIN, rule.clone()).await.unwrap();
+    assert_eq!(r.status().as_u16(), 201, "{}", r.text().await.unwrap());
+    assert_eq!(add(ADMIN, rule.clone()).await.unwrap().status().as_u16(), 409, "the same id twice");
+
+    // It runs like any rule: a hot reading raises its alert.
+    let now = Utc::now() - Span::minutes(10);
+    let now = now - Span::seconds(now.timestamp() % 300);
+    publish(port, "s1", &[(now, 31.5)], Duration::ZERO);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while service.sql("SELECT id FROM alerts WHERE rule = 'hot-now' AND active").await.unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the added rule raised nothing");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let delete = |service: &Service| client.delete(format!("{}/api/admin/rules/hot-now", service.base())).bearer_auth(ADMIN).send();
+    assert_eq!(delete(&service).await.unwrap().status().as_u16(), 409, "not while its alert is in force");
+
+    // Kept across a restart.
+    service.stop();
+    let mut service = Service::start(&spec);
+    service.wait_healthy(Duration::from_secs(30)).await;
+    let (status, list) = get(&service, "/api/admin/rules", ADMIN).await;
+    assert_eq!(status, 200);
+    let list: Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(list["rules"].as_array().unwrap().iter().map(|r| (r["id"].clone(), r["source"].clone())).collect::<Vec<_>>(), vec![(json!("hot-now"), json!("api"))]);
+
+    // Cooler: it clears, then it can be removed.
+    publish(port, "s1", &[(now + Span::minutes(5), 25.0)], Duration::ZERO);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !service.sql("SELECT id FROM alerts WHERE rule = 'hot-now' AND active").await.unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the added rule's alert did not clear");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(delete(&service).await.unwrap().status().as_u16(), 204);
+    let (_, list) = get(&service, "/api/admin/rules", ADMIN).await;
+    assert_eq!(serde_json::from_str::<Value>(&list).unwrap()["rules"], json!([]));
+    service.stop();
+}

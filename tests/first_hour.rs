@@ -59,6 +59,22 @@ async fn the_demo_shows_two_nights_within_a_minute_and_a_restart_resends_duplica
     assert!(uhi.iter().any(|r| r["uhi_mean_c"].as_f64().is_some_and(|u| u > 0.5)), "a heat island at night: {uhi:?}");
     assert!(demo.stdout.lock().unwrap().iter().any(|l| l.contains("HTTP API") && l.contains("status page")));
 
+    // The alerts it points to: the fleet's spent battery (and frozen sensor) in one
+    // sensor-health alert for the network.
+    let alerts_url = demo.stdout.lock().unwrap().iter().find_map(|l| l.trim().strip_prefix("curl -s ").map(str::to_owned)).expect("the alerts' URL");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let body: serde_json::Value = reqwest::get(&alerts_url).await.unwrap().json().await.unwrap();
+        let health = body["alerts"].as_array().unwrap().iter().find(|a| a["rule"] == "health" && a["active"] == true).cloned();
+        if let Some(health) = health {
+            assert_eq!(health["area"], "toulouse");
+            assert_eq!(health["latest"]["indicators"]["low_battery_sensors"], serde_json::json!(["tls-002"]), "{health}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no sensor-health alert in the demo: {body}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
     // Restarted on its data directory, the demo replays the same days: duplicates, counted.
     demo.stop();
     let stored = sql_count(&config, "SELECT count(*) FROM readings");

@@ -1,6 +1,6 @@
 //! The durable half of alerting, in one SQLite database (`alerts.sqlite`): each (rule, area)'s
-//! lifecycle state, the alerts and their events, the webhook subscriptions and the delivery
-//! outbox. One evaluation of a rule is one transaction: new states, events and the outbox rows
+//! lifecycle state, the alerts and their events, the webhook subscriptions, the delivery
+//! outbox and the rules an admin added through the API. One evaluation of a rule is one transaction: new states, events and the outbox rows
 //! of the subscriptions that want them are written together or not at all (WAL journal,
 //! `synchronous = FULL`: committed means on disk), so a crash between "state changed" and
 //! "delivery queued" cannot happen, and an event is queued once per subscription (unique
@@ -16,6 +16,7 @@ use std::sync::Mutex;
 
 use crate::level::Level;
 use crate::lifecycle::{AlertEvent, AreaState, Change};
+use crate::rule::Rule;
 use crate::signature::WebhookSecret;
 use crate::subscription::Subscription;
 
@@ -63,6 +64,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (subscription_id, status, id);
 CREATE TABLE IF NOT EXISTS rule_cursor (rule TEXT PRIMARY KEY, at_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS api_rules (id TEXT PRIMARY KEY, definition TEXT NOT NULL, added_ms INTEGER NOT NULL);
 ";
 
 /// What one (rule, area) became in an evaluation, and the event it produced, to commit together.
@@ -246,6 +248,47 @@ impl AlertStore {
         })
     }
 
+    /// The rules an admin added through the API, oldest first.
+    pub fn api_rules(&self) -> Result<Vec<Rule>> {
+        self.with(|conn| {
+            let mut statement = conn.prepare_cached("SELECT id, definition FROM api_rules ORDER BY added_ms, id")?;
+            let rows = statement.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?;
+            let mut rules = Vec::new();
+            for row in rows {
+                let (id, json) = row?;
+                rules.push(serde_json::from_str(&json).map_err(|e| corrupt("rule")(format!("{id}: {e}")))?);
+            }
+            Ok(rules)
+        })
+    }
+
+    /// Keep a rule added through the API; false when one with its id is stored already.
+    pub fn add_api_rule(&self, rule: &Rule) -> Result<bool> {
+        let definition = serde_json::to_string(rule).expect("a rule serialises");
+        self.with(|conn| {
+            let added = conn.execute(
+                "INSERT INTO api_rules (id, definition, added_ms) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO NOTHING",
+                params![rule.common.id, definition, Utc::now().timestamp_millis()],
+            )?;
+            Ok(added > 0)
+        })
+    }
+
+    /// Remove a rule added through the API, with its areas' states and cursor; false when
+    /// there is none.
+    pub fn remove_api_rule(&self, id: &str) -> Result<bool> {
+        self.with(|conn| {
+            let tx = conn.transaction()?;
+            let removed = tx.execute("DELETE FROM api_rules WHERE id = ?1", [id])? > 0;
+            if removed {
+                tx.execute("DELETE FROM area_state WHERE rule = ?1", [id])?;
+                tx.execute("DELETE FROM rule_cursor WHERE rule = ?1", [id])?;
+            }
+            tx.commit()?;
+            Ok(removed)
+        })
+    }
+
     /// Add or replace a subscription (its queued deliveries stay). One that was disabled (its
     /// endpoint answered 410 Gone) stays disabled while its URL is the same.
     pub fn put_subscription(&self, subscription: &Subscription) -> Result<()> {
@@ -424,27 +467,36 @@ impl AlertStore {
     /// The events of one alert (or of every alert), oldest first.
     pub fn events(&self, alert_id: Option<&str>) -> Result<Vec<EventRow>> {
         self.with(|conn| {
-            let mut statement = conn.prepare_cached(
-                "SELECT event_id, alert_id, seq, event_type, rule, area, level, previous_level, issued_ms, payload FROM alert_events
-                 WHERE ?1 IS NULL OR alert_id = ?1 ORDER BY issued_ms, alert_id, seq",
-            )?;
-            let rows = statement.query_map([alert_id], |row| {
-                Ok(EventRow {
-                    event_id: row.get(0)?,
-                    alert_id: row.get(1)?,
-                    seq: row.get::<_, i64>(2)? as u64,
-                    event_type: row.get(3)?,
-                    rule: row.get(4)?,
-                    area: row.get(5)?,
-                    level: row.get(6)?,
-                    previous_level: row.get(7)?,
-                    issued_ms: row.get(8)?,
-                    payload: row.get(9)?,
-                })
-            })?;
+            let mut statement = conn.prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM alert_events WHERE ?1 IS NULL OR alert_id = ?1 ORDER BY issued_ms, alert_id, seq"))?;
+            let rows = statement.query_map([alert_id], event_row)?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
+
+    /// The latest event of an alert (one indexed lookup, not a scan of the history).
+    pub fn latest_event(&self, alert_id: &str) -> Result<Option<EventRow>> {
+        self.with(|conn| {
+            let mut statement = conn.prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM alert_events WHERE alert_id = ?1 ORDER BY seq DESC LIMIT 1"))?;
+            Ok(statement.query_row([alert_id], event_row).optional()?)
+        })
+    }
+}
+
+const EVENT_COLUMNS: &str = "event_id, alert_id, seq, event_type, rule, area, level, previous_level, issued_ms, payload";
+
+fn event_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
+    Ok(EventRow {
+        event_id: row.get(0)?,
+        alert_id: row.get(1)?,
+        seq: row.get::<_, i64>(2)? as u64,
+        event_type: row.get(3)?,
+        rule: row.get(4)?,
+        area: row.get(5)?,
+        level: row.get(6)?,
+        previous_level: row.get(7)?,
+        issued_ms: row.get(8)?,
+        payload: row.get(9)?,
+    })
 }
 
 fn read_subscriptions(conn: &Connection) -> Result<Vec<Subscription>> {

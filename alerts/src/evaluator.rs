@@ -8,7 +8,8 @@
 //! - **When.** Rules whose criterion can complete with any reading (instantaneous heat, sensor
 //!   health, custom) as readings arrive (at most every `readings_interval_ms`); day and night
 //!   rules once per closing (06:00 UTC for the observed canicule, when the last day's Tx window
-//!   closes; 10:00 UTC for nights) plus `grace_s` for late sensors, each closing in order; and
+//!   closes; 10:00 UTC for nights) plus `grace_s` for late sensors, each closing in order (a
+//!   new rule from the newest closing on); and
 //!   every rule again when data arrives after its last evaluation (at most every `recheck_s`),
 //!   so late or imported data that changes a closed period gives a correction.
 //! - **What.** The rule's query ([`RuleQueries`]) → one [`Observation`] per area and period →
@@ -32,8 +33,6 @@ use crate::rule::Rule;
 pub trait RuleQueries: Send + Sync + 'static {
     /// The rows of `sql` as JSON objects (column → value; NULLs may be left out).
     fn rows(&self, sql: String) -> impl Future<Output = Result<Vec<Map<String, Value>>, RuleQueryError>> + Send;
-    /// The newest measurement time of `networks` (every network when empty).
-    fn watermark(&self, networks: Vec<String>) -> impl Future<Output = Result<Option<DateTime<Utc>>, RuleQueryError>> + Send;
 }
 
 /// A rule's query failed (its message comes from the SQL engine).
@@ -93,8 +92,9 @@ pub enum RowError {
     Level(#[from] UnknownLevel),
 }
 
-/// Turn a rule's rows into observations per area, periods oldest first.
-pub fn observations(rows: Vec<Map<String, Value>>) -> Result<BTreeMap<String, Vec<Observation>>, RowError> {
+/// Turn a rule's rows into observations per area, periods oldest first. With `track_members`,
+/// the `sensors` column (a list) is also each observation's members (a change is news).
+pub fn observations(rows: Vec<Map<String, Value>>, track_members: bool) -> Result<BTreeMap<String, Vec<Observation>>, RowError> {
     let mut by_area: BTreeMap<String, Vec<Observation>> = BTreeMap::new();
     for mut row in rows {
         let area = match row.remove("area") {
@@ -120,7 +120,11 @@ pub fn observations(rows: Vec<Map<String, Value>>) -> Result<BTreeMap<String, Ve
             None | Some(Value::Null) => None,
             Some(other) => Some(other.to_string()),
         };
-        by_area.entry(area).or_default().push(Observation { period, raise_level, hold_level, value, evidence: Value::Object(row) });
+        let members = track_members.then(|| match row.get("sensors") {
+            Some(Value::Array(sensors)) => sensors.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect(),
+            _ => Vec::new(),
+        });
+        by_area.entry(area).or_default().push(Observation { period, raise_level, hold_level, value, evidence: Value::Object(row), members });
     }
     for observations in by_area.values_mut() {
         observations.sort_by(|a, b| a.period.cmp(&b.period));
@@ -144,7 +148,8 @@ struct Cursor {
 }
 
 pub struct Evaluator<Q> {
-    rules: Vec<Rule>,
+    /// The rules in force (they change when an admin adds or removes one).
+    rules: watch::Receiver<Arc<Vec<Rule>>>,
     store: Arc<AlertStore>,
     queries: Q,
     config: EvaluationConfig,
@@ -152,12 +157,8 @@ pub struct Evaluator<Q> {
 }
 
 impl<Q: RuleQueries> Evaluator<Q> {
-    pub fn new(rules: Vec<Rule>, store: Arc<AlertStore>, queries: Q, config: EvaluationConfig, deliveries: watch::Sender<()>) -> Self {
+    pub fn new(rules: watch::Receiver<Arc<Vec<Rule>>>, store: Arc<AlertStore>, queries: Q, config: EvaluationConfig, deliveries: watch::Sender<()>) -> Self {
         Self { rules, store, queries, config, deliveries }
-    }
-
-    pub fn rules(&self) -> &[Rule] {
-        &self.rules
     }
 
     async fn in_store<T: Send + 'static>(&self, work: impl FnOnce(&AlertStore) -> Result<T, AlertStoreError> + Send + 'static) -> Result<T, AlertStoreError> {
@@ -174,7 +175,7 @@ impl<Q: RuleQueries> Evaluator<Q> {
         } else {
             self.queries.rows(rule.sql(at.timestamp_millis())).await.map_err(|source| EvaluationError::Query { rule: id.clone(), source })?
         };
-        let observed = observations(rows).map_err(|source| EvaluationError::Rows { rule: id.clone(), source })?;
+        let observed = observations(rows, rule.tracks_sensors()).map_err(|source| EvaluationError::Rows { rule: id.clone(), source })?;
         let key = id.clone();
         let mut states = self.in_store(move |store| store.area_states(&key)).await?;
         if no_data && states.is_empty() {
@@ -217,58 +218,75 @@ impl<Q: RuleQueries> Evaluator<Q> {
         Ok(Evaluation { at, areas: observed.len(), events, queued })
     }
 
-    /// The evaluations due for `rule` now: `(at, no_data)` in order.
-    async fn due(&self, rule: &Rule, cursor: &Cursor, change: u64) -> Result<Vec<(DateTime<Utc>, bool)>, RuleQueryError> {
+    /// The newest measurement time of `rule`'s networks ([`Rule::watermark_sql`]).
+    async fn watermark(&self, rule: &Rule) -> Result<Option<DateTime<Utc>>, RuleQueryError> {
+        let rows = self.queries.rows(rule.watermark_sql()).await?;
+        Ok(rows.first().and_then(|row| row.get("ms")).and_then(Value::as_i64).and_then(DateTime::from_timestamp_millis))
+    }
+
+    /// The evaluations due for `rule` now, its networks' data reaching `watermark`: `(at,
+    /// no_data)` in order.
+    fn due(&self, rule: &Rule, cursor: &Cursor, change: u64, watermark: Option<DateTime<Utc>>) -> Vec<(DateTime<Utc>, bool)> {
         let wall = Utc::now();
         let since = |limit: std::time::Duration| cursor.evaluated.is_none_or(|t| t.elapsed() >= limit);
         let recheck = std::time::Duration::from_secs(self.config.recheck_s.max(0) as u64);
         let changed = cursor.seen_change != Some(change);
         let timing = rule.timing();
-        let watermark = self.queries.watermark(rule.common.networks.clone()).await?;
         let oldest = wall - Duration::seconds(timing.absent_after_s);
         let Some(live) = watermark.map(|w| w.min(wall)).filter(|w| *w > oldest) else {
             // No data recent enough: what is in force clears after its absence time.
-            return Ok(if since(recheck) { vec![(wall, true)] } else { vec![] });
+            return if since(recheck) { vec![(wall, true)] } else { vec![] };
         };
         if rule.closing_hour_utc().is_none() {
             let due = (changed && since(std::time::Duration::from_millis(self.config.readings_interval_ms))) || since(recheck);
-            return Ok(if due { vec![(live, false)] } else { vec![] });
+            return if due { vec![(live, false)] } else { vec![] };
         }
         let grace = Duration::seconds(self.config.grace_s);
-        let from = cursor.at.map_or(oldest, |at| at.max(oldest) - grace);
+        // A rule never evaluated starts at the newest closing (its query looks back over the
+        // recent periods anyway), not at every closing of `absent_after_s`.
+        let from = cursor.at.map_or(live - grace - Duration::days(1), |at| at - grace).max(oldest);
         let closings: Vec<_> = rule.closings_between(from, live - grace).into_iter().map(|c| (c + grace, false)).collect();
         if !closings.is_empty() {
-            return Ok(closings);
+            return closings;
         }
         // Data arrived since: the closed periods again, as of the last evaluation (late data).
-        Ok(match cursor.at {
+        match cursor.at {
             Some(at) if changed && since(recheck) => vec![(at, false)],
             _ => vec![],
-        })
+        }
     }
 
     /// Evaluate every rule when due until `shutdown`; `changes` counts the store's data changes.
     pub async fn run(self: Arc<Self>, mut changes: watch::Receiver<u64>, mut shutdown: watch::Receiver<bool>) {
         let mut cursors: BTreeMap<String, Cursor> = BTreeMap::new();
-        for rule in &self.rules {
-            let id = rule.common.id.clone();
-            let at = self.in_store(move |store| store.rule_cursor(&id)).await.unwrap_or_else(|e| {
-                tracing::error!(error = %e, "reading a rule's cursor");
-                None
-            });
-            cursors.insert(rule.common.id.clone(), Cursor { at, ..Cursor::default() });
-        }
         loop {
             let change = *changes.borrow_and_update();
-            for rule in &self.rules {
+            let rules = self.rules.borrow().clone();
+            cursors.retain(|id, _| rules.iter().any(|r| r.common.id == *id));
+            // One watermark query per set of networks and round.
+            let mut watermarks: BTreeMap<String, Option<DateTime<Utc>>> = BTreeMap::new();
+            for rule in rules.iter() {
+                if !cursors.contains_key(&rule.common.id) {
+                    // A rule seen for the first time (at start, or added since): where it was.
+                    let id = rule.common.id.clone();
+                    let at = self.in_store(move |store| store.rule_cursor(&id)).await.unwrap_or_else(|e| {
+                        tracing::error!(error = %e, "reading a rule's cursor");
+                        None
+                    });
+                    cursors.insert(rule.common.id.clone(), Cursor { at, ..Cursor::default() });
+                }
                 let cursor = cursors.get_mut(&rule.common.id).expect("a cursor per rule");
-                let due = match self.due(rule, cursor, change).await {
-                    Ok(due) => due,
-                    Err(e) => {
-                        tracing::warn!(rule = %rule.common.id, error = %e, "rule not evaluated: its watermark query failed");
-                        continue;
-                    }
+                let watermark = match watermarks.get(&rule.watermark_sql()) {
+                    Some(w) => *w,
+                    None => match self.watermark(rule).await {
+                        Ok(w) => *watermarks.entry(rule.watermark_sql()).or_insert(w),
+                        Err(e) => {
+                            tracing::warn!(rule = %rule.common.id, error = %e, "rule not evaluated: its watermark query failed");
+                            continue;
+                        }
+                    },
                 };
+                let due = self.due(rule, cursor, change, watermark);
                 for (at, no_data) in due {
                     cursor.evaluated = Some(std::time::Instant::now());
                     cursor.seen_change = Some(change);

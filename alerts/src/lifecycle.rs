@@ -41,6 +41,10 @@ pub struct Observation {
     /// What the level was computed from: values, thresholds, window, stations, completeness,
     /// QC level (rule-specific JSON, carried into the payload as is).
     pub evidence: serde_json::Value,
+    /// The sensors whose change is news while the alert is in force (sensor health: the list a
+    /// technician works from); `None` where the listed sensors are evidence only.
+    #[serde(default)]
+    pub members: Option<Vec<String>>,
 }
 
 impl Observation {
@@ -81,6 +85,8 @@ pub enum UpdateReason {
     NewPeriod { period: String },
     /// Late or imported data changed a period already reported: a correction.
     LateData { period: String },
+    /// Sensors joined or left the alert's list (sensor health), without it emptying.
+    SensorsChanged { added: Vec<String>, removed: Vec<String> },
 }
 
 /// Why an alert was cleared.
@@ -168,6 +174,9 @@ pub struct ActiveAlert {
     /// The last observation, and the value last published (for the trend).
     last: Observation,
     published_value: Option<f64>,
+    /// The members as last published.
+    #[serde(default)]
+    published_members: Option<Vec<String>>,
     periods: BTreeMap<String, PeriodRecord>,
 }
 
@@ -222,6 +231,7 @@ impl AreaState {
                     last_seen: now,
                     below: None,
                     published_value: current.value,
+                    published_members: None,
                     last: current.clone(),
                     periods: BTreeMap::new(),
                 };
@@ -257,6 +267,14 @@ impl ActiveAlert {
             && !self.periods.contains_key(period)
         {
             reasons.push(UpdateReason::NewPeriod { period: period.clone() });
+        }
+        if let Some(members) = current.members.as_ref().filter(|m| !m.is_empty())
+            && self.published_members.as_ref() != Some(members)
+        {
+            let before = self.published_members.clone().unwrap_or_default();
+            let added = members.iter().filter(|m| !before.contains(m)).cloned().collect();
+            let removed = before.iter().filter(|m| !members.contains(m)).cloned().collect();
+            reasons.push(UpdateReason::SensorsChanged { added, removed });
         }
         self.remember(observations);
         // Late data withdrew what raised it, and nothing holds now: the alert should not have been.
@@ -301,6 +319,7 @@ impl ActiveAlert {
 
     fn event(&mut self, change: Change, previous_level: Level, trend: Trend, now: DateTime<Utc>, timing: &Timing) -> AlertEvent {
         self.seq += 1;
+        self.published_members = self.last.members.clone();
         AlertEvent {
             alert_id: self.id.clone(),
             seq: self.seq,

@@ -274,6 +274,12 @@ impl Rule {
         closings
     }
 
+    /// Whether a change in the sensors an alert lists is news (an update): the sensor-health
+    /// list is a technician's work; elsewhere the sensors are evidence.
+    pub fn tracks_sensors(&self) -> bool {
+        matches!(self.kind, RuleKind::SensorHealth { .. })
+    }
+
     /// The kind's timing, with the rule's overrides.
     pub fn timing(&self) -> Timing {
         const HOUR: i64 = 3600;
@@ -294,13 +300,25 @@ impl Rule {
         }
     }
 
-    /// The rule's query, evaluated as of `at_ms` (Unix milliseconds).
-    pub fn sql(&self, at_ms: i64) -> String {
-        let networks = if self.common.networks.is_empty() {
+    /// The networks it covers, as the right side of an SQL `IN`: quoted validated names, or
+    /// every registered network.
+    fn networks_in(&self) -> String {
+        if self.common.networks.is_empty() {
             "SELECT network FROM networks".to_owned()
         } else {
             self.common.networks.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ")
-        };
+        }
+    }
+
+    /// The query of the newest measurement time of its networks: one row, `ms` (Unix
+    /// milliseconds, NULL without data). The rule is evaluated as of that time.
+    pub fn watermark_sql(&self) -> String {
+        format!("SELECT arrow_cast(max(ts), 'Int64') AS ms FROM latest_readings WHERE network IN ({})", self.networks_in())
+    }
+
+    /// The rule's query, evaluated as of `at_ms` (Unix milliseconds).
+    pub fn sql(&self, at_ms: i64) -> String {
+        let networks = self.networks_in();
         let area_key = match self.common.area {
             AreaGrouping::Commune => "coalesce(s.insee, s.network)",
             AreaGrouping::Network => "s.network",
@@ -337,7 +355,8 @@ impl Rule {
                 include_str!("rules/sensor_health.sql"),
                 vec![("silent_cadences", silent_cadences.to_string()), ("battery_low_v", number(*battery_low_v)), ("level", level.to_string())],
             ),
-            RuleKind::Custom { sql } => return sql.clone(),
+            // The same placeholders as the built-in templates ({at}, {at_ms}, {networks} …).
+            RuleKind::Custom { sql } => (sql.as_str(), Vec::new()),
         };
         let at = format!("arrow_cast({at_ms}, 'Timestamp(Millisecond, Some(\"UTC\"))')");
         let common = [

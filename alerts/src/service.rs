@@ -1,7 +1,8 @@
 //! The alerting of one process as its interfaces use it: [`Alerting::open`] holds the alert
 //! store, saves the configured subscriptions and runs the evaluator and the deliverer; the HTTP
-//! API and the SQL tables read alerts, events and CAP documents, and manage subscriptions and
-//! dead letters, through it.
+//! API and the SQL tables read alerts, events and CAP documents, and manage subscriptions,
+//! rules and dead letters, through it. It owns the set of rules in force: the configured ones
+//! and those an admin added through the API (kept in the store), which the evaluator follows.
 
 use chrono::{DateTime, Utc};
 use std::path::Path;
@@ -28,6 +29,23 @@ pub enum AlertingError {
     Delivery(#[from] DeliveryError),
 }
 
+/// Why the admin API could not add or remove a rule.
+#[derive(Debug, thiserror::Error)]
+pub enum RuleChangeError {
+    #[error(transparent)]
+    Invalid(#[from] crate::rule::RuleError),
+    #[error("a rule with the id {0:?} exists already")]
+    Exists(String),
+    #[error("rule {0:?} is defined in the configuration: change it there")]
+    Configured(String),
+    #[error("rule {0:?} has alerts in force: it can be removed once they have cleared")]
+    InForce(String),
+    #[error("no rule {0:?}")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] AlertStoreError),
+}
+
 /// Why the admin API could not add a subscription.
 #[derive(Debug, thiserror::Error)]
 pub enum SubscriptionError {
@@ -39,7 +57,10 @@ pub enum SubscriptionError {
 
 pub struct Alerting {
     pub store: Arc<AlertStore>,
-    pub rules: Vec<Rule>,
+    /// The configured rules (they cannot be changed through the API).
+    configured: Vec<Rule>,
+    /// Every rule in force: the configured ones, then those added through the API.
+    rules: watch::Sender<Arc<Vec<Rule>>>,
     policy: OutboundPolicy,
     cap_sender: String,
     max_outbox_age_s: u64,
@@ -54,9 +75,18 @@ impl Alerting {
         for subscription in &subscriptions {
             store.put_subscription(subscription)?;
         }
+        let mut rules = config.rules.clone();
+        for rule in store.api_rules()? {
+            if rules.iter().any(|r| r.common.id == rule.common.id) {
+                tracing::warn!(rule = %rule.common.id, "a rule added through the API has the id of a configured rule: the configured one is used");
+            } else {
+                rules.push(rule);
+            }
+        }
         Ok(Arc::new(Self {
             store,
-            rules: config.rules.clone(),
+            configured: config.rules.clone(),
+            rules: watch::channel(Arc::new(rules)).0,
             policy: config.delivery.policy(),
             cap_sender: config.cap_sender.clone(),
             max_outbox_age_s: config.max_outbox_age_s,
@@ -73,8 +103,46 @@ impl Alerting {
         shutdown: watch::Receiver<bool>,
     ) -> Result<Vec<JoinHandle<()>>, AlertingError> {
         let deliverer = Arc::new(Deliverer::new(self.store.clone(), config.delivery.clone(), self.deliveries.subscribe())?);
-        let evaluator = Arc::new(Evaluator::new(self.rules.clone(), self.store.clone(), queries, config.evaluation.clone(), self.deliveries.clone()));
+        let evaluator = Arc::new(Evaluator::new(self.rules.subscribe(), self.store.clone(), queries, config.evaluation.clone(), self.deliveries.clone()));
         Ok(vec![tokio::spawn(deliverer.run(shutdown.clone())), tokio::spawn(evaluator.run(changes, shutdown))])
+    }
+
+    /// Every rule in force.
+    pub fn rules(&self) -> Arc<Vec<Rule>> {
+        self.rules.borrow().clone()
+    }
+
+    /// Whether `id` is a configured rule (not one added through the API).
+    pub fn is_configured(&self, id: &str) -> bool {
+        self.configured.iter().any(|r| r.common.id == id)
+    }
+
+    /// Add a rule (admin API; its query was tried by the caller): kept in the store, evaluated
+    /// from the next round on.
+    pub fn add_rule(&self, rule: Rule) -> Result<(), RuleChangeError> {
+        rule.validate()?;
+        let id = rule.common.id.clone();
+        if self.rules().iter().any(|r| r.common.id == id) || !self.store.add_api_rule(&rule)? {
+            return Err(RuleChangeError::Exists(id));
+        }
+        self.rules.send_modify(|rules| Arc::make_mut(rules).push(rule));
+        Ok(())
+    }
+
+    /// Remove a rule added through the API, once it has no alert in force.
+    pub fn remove_rule(&self, id: &str) -> Result<(), RuleChangeError> {
+        if self.is_configured(id) {
+            return Err(RuleChangeError::Configured(id.to_owned()));
+        }
+        if !self.rules().iter().any(|r| r.common.id == id) {
+            return Err(RuleChangeError::NotFound(id.to_owned()));
+        }
+        if self.store.alerts(true)?.iter().any(|a| a.rule == id) {
+            return Err(RuleChangeError::InForce(id.to_owned()));
+        }
+        self.store.remove_api_rule(id)?;
+        self.rules.send_modify(|rules| Arc::make_mut(rules).retain(|r| r.common.id != id));
+        Ok(())
     }
 
     fn wake_deliveries(&self) {
@@ -84,7 +152,8 @@ impl Alerting {
     /// Add a subscription (admin API): its URL checked against SSRF, its rules known, its
     /// secret given or generated (the caller shows it once: `secret.expose()`).
     pub fn add_subscription(&self, request: &SubscriptionRequest) -> Result<Subscription, SubscriptionError> {
-        let rule_ids: Vec<&str> = self.rules.iter().map(|r| r.common.id.as_str()).collect();
+        let rules = self.rules();
+        let rule_ids: Vec<&str> = rules.iter().map(|r| r.common.id.as_str()).collect();
         let subscription = request.check(format!("sub_{:016x}", rand::random::<u64>()), &self.policy, &rule_ids, true)?;
         self.store.put_subscription(&subscription)?;
         self.wake_deliveries();

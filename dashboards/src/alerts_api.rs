@@ -13,7 +13,11 @@
 //!   `min_level`, optional `secret`; answers 201 with the subscription and its `secret`, shown
 //!   this once), `DELETE /api/admin/webhooks/{subscription}`,
 //!   `POST /api/admin/webhooks/{subscription}/enable` (after a 410 Gone disabled it);
-//! - `GET /api/admin/webhook-dead-letters`, `POST /api/admin/webhook-dead-letters/{delivery}/replay`.
+//! - `GET /api/admin/webhook-dead-letters`, `POST /api/admin/webhook-dead-letters/{delivery}/replay`;
+//! - `GET /api/admin/rules` (configured and added), `POST /api/admin/rules` (a rule as in
+//!   `[[alerts.rules]]`, as JSON: its query is run once, under the analysts' read-only, bounded
+//!   guard, and must return `area` and `level`; 201), `DELETE /api/admin/rules/{rule}` (an
+//!   added rule without alerts in force; 204).
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -22,7 +26,8 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
 use ilot_alerts::Alerting;
 use ilot_alerts::alert_store::{AlertRow, AlertStoreError};
-use ilot_alerts::service::SubscriptionError;
+use ilot_alerts::rule::Rule;
+use ilot_alerts::service::{RuleChangeError, SubscriptionError};
 use ilot_alerts::subscription::SubscriptionRequest;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -67,16 +72,13 @@ pub async fn get_alerts(State(state): State<Arc<HttpState>>, Query(params): Quer
     let alerting = alerting(&state)?.clone();
     let body = blocking(move || {
         let alerts = alerting.store.alerts(params.active).map_err(store_error)?;
-        let events = alerting.store.events(None).map_err(store_error)?;
-        let list: Vec<Value> = alerts
-            .iter()
-            .map(|a| {
-                let mut item = alert_json(a);
-                let latest = events.iter().rev().find(|e| e.alert_id == a.id).and_then(|e| serde_json::from_str::<Value>(&e.payload).ok());
-                item["latest"] = latest.map(|p| p["data"].clone()).unwrap_or_default();
-                item
-            })
-            .collect();
+        let mut list = Vec::with_capacity(alerts.len());
+        for alert in &alerts {
+            let mut item = alert_json(alert);
+            let latest = alerting.store.latest_event(&alert.id).map_err(store_error)?.and_then(|e| serde_json::from_str::<Value>(&e.payload).ok());
+            item["latest"] = latest.map(|p| p["data"].clone()).unwrap_or_default();
+            list.push(item);
+        }
         Ok(json!({ "alerts": list }))
     })
     .await?;
@@ -120,14 +122,13 @@ pub async fn get_cap_feed(State(state): State<Arc<HttpState>>) -> Result<Respons
     let alerting = alerting(&state)?.clone();
     let feed = blocking(move || {
         let alerts = alerting.store.alerts(true).map_err(store_error)?;
-        let events = alerting.store.events(None).map_err(store_error)?;
         let updated = alerts.iter().map(|a| a.updated_ms).max().unwrap_or_else(|| Utc::now().timestamp_millis());
         let mut feed = format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\n  <id>urn:ilot:alerts</id>\n  <title>ilot alerts in force (observations, not official warnings)</title>\n  <updated>{}</updated>\n",
             time(updated)
         );
         for alert in &alerts {
-            let Some(latest) = events.iter().rev().find(|e| e.alert_id == alert.id) else { continue };
+            let Some(latest) = alerting.store.latest_event(&alert.id).map_err(store_error)? else { continue };
             let summary = serde_json::from_str::<Value>(&latest.payload).ok().and_then(|p| p["data"]["summary"]["en"].as_str().map(str::to_owned)).unwrap_or_default();
             feed.push_str(&format!(
                 "  <entry>\n    <id>urn:ilot:{}</id>\n    <title>{}</title>\n    <updated>{}</updated>\n    <summary>{}</summary>\n    <link rel=\"alternate\" type=\"application/cap+xml\" href=\"/api/alert-events/{}/cap\"/>\n  </entry>\n",
@@ -189,4 +190,52 @@ pub async fn post_replay(State(state): State<Arc<HttpState>>, Path(delivery): Pa
     let alerting = alerting(&state)?.clone();
     let replayed = blocking(move || alerting.replay(delivery).map_err(store_error)).await?;
     Ok(if replayed { StatusCode::ACCEPTED.into_response() } else { ApiError::not_found("no such dead letter").into_response() })
+}
+
+fn rule_error(e: RuleChangeError) -> ApiError {
+    match e {
+        RuleChangeError::Store(e) => store_error(e),
+        RuleChangeError::NotFound(_) => ApiError::not_found(e.to_string()),
+        RuleChangeError::Invalid(_) => ApiError::bad_request(e.to_string()),
+        RuleChangeError::Exists(_) | RuleChangeError::Configured(_) | RuleChangeError::InForce(_) => ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+    }
+}
+
+pub async fn get_rules(State(state): State<Arc<HttpState>>) -> Result<Response, ApiError> {
+    let alerting = alerting(&state)?;
+    let list: Vec<Value> = alerting
+        .rules()
+        .iter()
+        .map(|rule| {
+            let mut item = serde_json::to_value(rule).unwrap_or_default();
+            item["source"] = if alerting.is_configured(&rule.common.id) { "configuration" } else { "api" }.into();
+            item
+        })
+        .collect();
+    Ok(Json(json!({ "rules": list })).into_response())
+}
+
+pub async fn post_rule(State(state): State<Arc<HttpState>>, body: axum::body::Bytes) -> Result<Response, ApiError> {
+    let alerting = alerting(&state)?.clone();
+    let rule: Rule = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("a rule: {e}")))?;
+    rule.validate().map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // Tried once as the evaluator will run it: read-only, bounded, returning what a rule returns.
+    let tried = state.engine.query_at_most(&rule.sql(Utc::now().timestamp_millis()), 1).await.map_err(|e| {
+        let e = ApiError::from(e);
+        ApiError { message: format!("the rule's query: {}", e.message), ..e }
+    })?;
+    if let Some(missing) = ["area", "level"].into_iter().find(|c| tried.schema.field_with_name(c).is_err()) {
+        return Err(ApiError::bad_request(format!("the rule's query must return an `{missing}` column (and `level` green, yellow, orange or red)")));
+    }
+    let view = serde_json::to_value(&rule).unwrap_or_default();
+    let id = rule.common.id.clone();
+    blocking(move || alerting.add_rule(rule).map_err(rule_error)).await?;
+    tracing::info!(rule = %id, "alert rule added");
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+pub async fn delete_rule(State(state): State<Arc<HttpState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let alerting = alerting(&state)?.clone();
+    blocking(move || alerting.remove_rule(&id).map_err(rule_error)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -130,6 +130,9 @@ pub fn api_routes() -> Vec<ApiRoute> {
         route(Method::POST, "/api/admin/webhooks/{subscription}/enable", Admin, alerts_api::post_webhook_enable),
         route(Method::GET, "/api/admin/webhook-dead-letters", Admin, alerts_api::get_dead_letters),
         route(Method::POST, "/api/admin/webhook-dead-letters/{delivery}/replay", Admin, alerts_api::post_replay),
+        route(Method::GET, "/api/admin/rules", Admin, alerts_api::get_rules),
+        route(Method::POST, "/api/admin/rules", Admin, alerts_api::post_rule),
+        route(Method::DELETE, "/api/admin/rules/{rule}", Admin, alerts_api::delete_rule),
     ]
 }
 

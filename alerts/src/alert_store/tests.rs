@@ -21,7 +21,7 @@ fn subscription(id: &str, min_level: Level) -> Subscription {
 }
 
 fn published(alert_id: &str, seq: u64, change: Change, level: Level, previous_level: Level) -> PublishedEvent {
-    let observation = Observation { period: None, raise_level: level, hold_level: level, value: Some(36.0), evidence: serde_json::Value::Null };
+    let observation = Observation { period: None, raise_level: level, hold_level: level, value: Some(36.0), evidence: serde_json::Value::Null, members: None };
     let event = AlertEvent {
         alert_id: alert_id.into(),
         seq,

@@ -75,7 +75,7 @@ fn fixture(url: &str) -> Fixture {
 /// Queue events 1..=n of one alert.
 fn queue(store: &AlertStore, n: u64) {
     for seq in 1..=n {
-        let observation = Observation { period: None, raise_level: Level::Yellow, hold_level: Level::Yellow, value: None, evidence: serde_json::Value::Null };
+        let observation = Observation { period: None, raise_level: Level::Yellow, hold_level: Level::Yellow, value: None, evidence: serde_json::Value::Null, members: None };
         let now = Utc::now();
         let change = if seq == 1 { Change::Raised } else { Change::Updated { reasons: vec![] } };
         let event = AlertEvent {

@@ -26,11 +26,12 @@ fn heat(value: f64) -> Observation {
         hold_level: level_at(34.5, 37.5),
         value: Some(value),
         evidence: serde_json::json!({ "temperature_c": value }),
+        members: None,
     }
 }
 
 fn day(period: &str, level: Level, value: f64) -> Observation {
-    Observation { period: Some(period.into()), raise_level: level, hold_level: level, value: Some(value), evidence: serde_json::Value::Null }
+    Observation { period: Some(period.into()), raise_level: level, hold_level: level, value: Some(value), evidence: serde_json::Value::Null, members: None }
 }
 
 /// Step every 5 minutes through `values` (None: no data), from minute `start`.
@@ -175,4 +176,27 @@ fn the_state_survives_a_round_trip_through_json() {
     let json = serde_json::to_string(&state).unwrap();
     let back: AreaState = serde_json::from_str(&json).unwrap();
     assert_eq!(back, state);
+}
+
+/// Sensor health: the technicians' list changing is an update (who joined, who left); the list
+/// emptying is not (the clear follows).
+#[test]
+fn a_change_in_the_listed_sensors_is_an_update() {
+    let timing = Timing { raise_after_s: 0, clear_after_s: 1800, absent_after_s: 86_400, valid_for_s: 86_400 };
+    let health = |sensors: &[&str]| {
+        let level = if sensors.is_empty() { Level::Green } else { Level::Yellow };
+        let members: Vec<String> = sensors.iter().map(|s| s.to_string()).collect();
+        Observation { period: None, raise_level: level, hold_level: level, value: Some(sensors.len() as f64), evidence: serde_json::Value::Null, members: Some(members) }
+    };
+    let mut state = AreaState::default();
+    let raised = state.step(&[health(&["a"])], t(0), &timing, || "alr".into()).unwrap();
+    assert_eq!(raised.change, Change::Raised);
+    assert!(state.step(&[health(&["a"])], t(5), &timing, || unreachable!()).is_none());
+    let grown = state.step(&[health(&["a", "b", "c"])], t(10), &timing, || unreachable!()).unwrap();
+    assert_eq!(grown.change, Change::Updated { reasons: vec![UpdateReason::SensorsChanged { added: vec!["b".into(), "c".into()], removed: vec![] }] });
+    let fixed = state.step(&[health(&["b", "c"])], t(15), &timing, || unreachable!()).unwrap();
+    assert_eq!(fixed.change, Change::Updated { reasons: vec![UpdateReason::SensorsChanged { added: vec![], removed: vec!["a".into()] }] });
+    assert!(state.step(&[health(&[])], t(20), &timing, || unreachable!()).is_none(), "the list emptying waits for the clear");
+    let cleared = state.step(&[health(&[])], t(50), &timing, || unreachable!()).unwrap();
+    assert_eq!(cleared.change, Change::Cleared { reason: ClearReason::BelowThreshold });
 }

@@ -27,7 +27,7 @@ pub(crate) fn canicule_event(change: Change, level: Level, previous_level: Level
         issued,
         expires: issued + chrono::Duration::days(2),
         trend: Trend::Rising,
-        observation: Observation { period: Some("2026-07-17".into()), raise_level: level, hold_level: level, value: Some(36.0), evidence },
+        observation: Observation { period: Some("2026-07-17".into()), raise_level: level, hold_level: level, value: Some(36.0), evidence, members: None },
     }
 }
 
