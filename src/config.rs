@@ -193,7 +193,10 @@ mod tests {
             assert_eq!(config.validate().unwrap_err().key, "http.token");
             jail.set_env("ILOT_HTTP__TOKEN", "a-long-random-token");
             jail.set_env("ILOT_MQTT__PASSWORD", "broker-secret");
-            Config::load(Some(&path)).map_err(|e| e.to_string())?.validate().map_err(|e| e.to_string())?;
+            jail.set_env("ILOT_ALERTS__SUBSCRIPTIONS__CCAS__SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+            let config = Config::load(Some(&path)).map_err(|e| e.to_string())?;
+            config.validate().map_err(|e| e.to_string())?;
+            assert_eq!(config.alerts.rules.len(), 3);
             Ok(())
         });
     }
