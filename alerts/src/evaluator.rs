@@ -6,7 +6,8 @@
 //!   measured in the data's time. Data older than the rule's `absent_after_s` raises nothing:
 //!   the rule then sees no data at all (and clears what is in force, "no data").
 //! - **When.** Rules whose criterion can complete with any reading (instantaneous heat, sensor
-//!   health, custom) as readings arrive (at most every `readings_interval_ms`); day and night
+//!   health, custom) as readings arrive (at most every `readings_interval_ms`, sensor health
+//!   at most every 30 s: its criteria count cadences, minutes); day and night
 //!   rules once per closing (06:00 UTC for the observed canicule, when the last day's Tx window
 //!   closes; 10:00 UTC for nights) plus `grace_s` for late sensors, each closing in order (a
 //!   new rule from the newest closing on); and
@@ -63,7 +64,7 @@ pub struct EvaluationConfig {
 
 impl Default for EvaluationConfig {
     fn default() -> Self {
-        Self { readings_interval_ms: 500, grace_s: 3600, recheck_s: 60 }
+        Self { readings_interval_ms: 1000, grace_s: 3600, recheck_s: 60 }
     }
 }
 
@@ -213,8 +214,8 @@ impl<Q: RuleQueries> Evaluator<Q> {
                 metrics::gauge!("ilot_alerts_active", "level" => level.as_str()).set(n as f64);
             }
         }
-        metrics::counter!("ilot_alert_evaluations_total", "rule" => id).increment(1);
-        metrics::histogram!("ilot_alert_evaluation_seconds").record(started.elapsed().as_secs_f64());
+        metrics::counter!("ilot_alert_evaluations_total", "rule" => id.clone()).increment(1);
+        metrics::histogram!("ilot_alert_evaluation_seconds", "rule" => id).record(started.elapsed().as_secs_f64());
         Ok(Evaluation { at, areas: observed.len(), events, queued })
     }
 
@@ -238,7 +239,9 @@ impl<Q: RuleQueries> Evaluator<Q> {
             return if since(recheck) { vec![(wall, true)] } else { vec![] };
         };
         if rule.closing_hour_utc().is_none() {
-            let due = (changed && since(std::time::Duration::from_millis(self.config.readings_interval_ms))) || since(recheck);
+            let interval = std::time::Duration::from_millis(self.config.readings_interval_ms).max(rule.least_interval());
+            // The first data a rule sees is evaluated at once, whatever its interval.
+            let due = cursor.at.is_none() || (changed && since(interval)) || since(recheck);
             return if due { vec![(live, false)] } else { vec![] };
         }
         let grace = Duration::seconds(self.config.grace_s);

@@ -274,6 +274,16 @@ impl Rule {
         closings
     }
 
+    /// The shortest time between two evaluations of a rule that follows the readings, whatever
+    /// `readings_interval_ms`: sensor health's criteria count cadences (minutes), so twice a
+    /// second would spend the CPU of 10,000 sensors' latest readings for nothing.
+    pub fn least_interval(&self) -> std::time::Duration {
+        match self.kind {
+            RuleKind::SensorHealth { .. } => std::time::Duration::from_secs(30),
+            _ => std::time::Duration::ZERO,
+        }
+    }
+
     /// Whether a change in the sensors an alert lists is news (an update): the sensor-health
     /// list is a technician's work; elsewhere the sensors are evidence.
     pub fn tracks_sensors(&self) -> bool {
