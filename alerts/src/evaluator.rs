@@ -279,10 +279,11 @@ impl<Q: RuleQueries> Evaluator<Q> {
                     cursors.insert(rule.common.id.clone(), Cursor { at, ..Cursor::default() });
                 }
                 let cursor = cursors.get_mut(&rule.common.id).expect("a cursor per rule");
-                let watermark = match watermarks.get(&rule.watermark_sql()) {
+                let watermark_sql = rule.watermark_sql();
+                let watermark = match watermarks.get(&watermark_sql) {
                     Some(w) => *w,
                     None => match self.watermark(rule).await {
-                        Ok(w) => *watermarks.entry(rule.watermark_sql()).or_insert(w),
+                        Ok(w) => *watermarks.entry(watermark_sql).or_insert(w),
                         Err(e) => {
                             tracing::warn!(rule = %rule.common.id, error = %e, "rule not evaluated: its watermark query failed");
                             continue;

@@ -124,59 +124,30 @@ fn summary(rule: &Rule, area: &str, event: &AlertEvent, area_json: &Map<String, 
     let (lf, le) = (level_fr(event.level), event.level.as_str());
     let sensors = count(area_json, "sensors");
     let (fr, en) = match &rule.kind {
-        RuleKind::ObservedCanicule { .. } => (
-            format!(
-                "Canicule observée, niveau {lf}, zone {area} : IBMn {} °C (seuil {}), IBMx {} °C (seuil {}), du {} au {}, {sensors} capteur(s) au critère.",
-                number(indicators, "ibmn_max_c"),
-                number(indicators, "tn_threshold_c"),
-                number(indicators, "ibmx_max_c"),
-                number(indicators, "tx_threshold_c"),
-                text(indicators, "window_start"),
-                text(indicators, "window_end")
-            ),
-            format!(
-                "Observed heat wave, level {le}, area {area}: IBMn {} °C (threshold {}), IBMx {} °C (threshold {}), {} to {}, {sensors} sensor(s) meeting the criterion.",
-                number(indicators, "ibmn_max_c"),
-                number(indicators, "tn_threshold_c"),
-                number(indicators, "ibmx_max_c"),
-                number(indicators, "tx_threshold_c"),
-                text(indicators, "window_start"),
-                text(indicators, "window_end")
-            ),
-        ),
+        RuleKind::ObservedCanicule { .. } => {
+            let (ibmn, sn, ibmx, sx) = (number(indicators, "ibmn_max_c"), number(indicators, "tn_threshold_c"), number(indicators, "ibmx_max_c"), number(indicators, "tx_threshold_c"));
+            let (from, to) = (text(indicators, "window_start"), text(indicators, "window_end"));
+            (
+                format!("Canicule observée, niveau {lf}, zone {area} : IBMn {ibmn} °C (seuil {sn}), IBMx {ibmx} °C (seuil {sx}), du {from} au {to}, {sensors} capteur(s) au critère."),
+                format!("Observed heat wave, level {le}, area {area}: IBMn {ibmn} °C (threshold {sn}), IBMx {ibmx} °C (threshold {sx}), {from} to {to}, {sensors} sensor(s) meeting the criterion."),
+            )
+        }
         RuleKind::InstantaneousHeat { duration_min, .. } => (
             format!("Forte chaleur, niveau {lf}, zone {area} : {} °C ou plus depuis {duration_min} min à {sensors} capteur(s).", number(indicators, "value")),
             format!("High heat, level {le}, area {area}: {} °C or more for {duration_min} min at {sensors} sensor(s).", number(indicators, "value")),
         ),
-        RuleKind::StrongUhiNight { .. } => (
-            format!(
-                "Îlot de chaleur nocturne fort, niveau {lf}, zone {area}, nuit du {} : UHImax {} °C (seuil {}) à {sensors} capteur(s).",
-                event.observation.period.as_deref().unwrap_or("?"),
-                number(indicators, "value"),
-                number(indicators, "threshold_c")
-            ),
-            format!(
-                "Strong night-time heat island, level {le}, area {area}, night of {}: UHImax {} °C (threshold {}) at {sensors} sensor(s).",
-                event.observation.period.as_deref().unwrap_or("?"),
-                number(indicators, "value"),
-                number(indicators, "threshold_c")
-            ),
-        ),
-        RuleKind::SensorHealth { .. } => {
-            let list = |key| text(indicators, key);
+        RuleKind::StrongUhiNight { .. } => {
+            let (night, uhi, threshold) = (event.observation.period.as_deref().unwrap_or("?"), number(indicators, "value"), number(indicators, "threshold_c"));
             (
-                format!(
-                    "{sensors} capteur(s) à vérifier sur le réseau {area} — silencieux : {} ; valeur bloquée : {} ; batterie faible : {}.",
-                    list("silent_sensors"),
-                    list("stuck_sensors"),
-                    list("low_battery_sensors")
-                ),
-                format!(
-                    "{sensors} sensor(s) to check on network {area} — silent: {}; stuck: {}; low battery: {}.",
-                    list("silent_sensors"),
-                    list("stuck_sensors"),
-                    list("low_battery_sensors")
-                ),
+                format!("Îlot de chaleur nocturne fort, niveau {lf}, zone {area}, nuit du {night} : UHImax {uhi} °C (seuil {threshold}) à {sensors} capteur(s)."),
+                format!("Strong night-time heat island, level {le}, area {area}, night of {night}: UHImax {uhi} °C (threshold {threshold}) at {sensors} sensor(s)."),
+            )
+        }
+        RuleKind::SensorHealth { .. } => {
+            let (silent, stuck, battery) = (text(indicators, "silent_sensors"), text(indicators, "stuck_sensors"), text(indicators, "low_battery_sensors"));
+            (
+                format!("{sensors} capteur(s) à vérifier sur le réseau {area} — silencieux : {silent} ; valeur bloquée : {stuck} ; batterie faible : {battery}."),
+                format!("{sensors} sensor(s) to check on network {area} — silent: {silent}; stuck: {stuck}; low battery: {battery}."),
             )
         }
         RuleKind::Custom { .. } => (
@@ -192,7 +163,7 @@ fn summary(rule: &Rule, area: &str, event: &AlertEvent, area_json: &Map<String, 
                 ClearReason::Retracted => ("des données tardives montrent que le critère n'était pas atteint", "late data show the criterion was not met"),
             };
             let before = event.previous_level;
-            (format!("Fin de l'alerte ({} → vert) : {why_fr}. {fr}", level_fr(before), ), format!("Alert ended ({before} → green): {why_en}. {en}"))
+            (format!("Fin de l'alerte ({} → vert) : {why_fr}. {fr}", level_fr(before)), format!("Alert ended ({before} → green): {why_en}. {en}"))
         }
         _ if rule.category() == Category::Heat => (format!("{fr} {DISCLAIMER_FR}"), format!("{en} {DISCLAIMER_EN}")),
         _ => (fr, en),
