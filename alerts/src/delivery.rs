@@ -154,7 +154,8 @@ impl Deliverer {
                 Ok(true)
             }
             Outcome::Gone => {
-                tracing::warn!(subscription = %subscription.id, url = %subscription.url, "the endpoint answered 410 Gone: subscription disabled");
+                // Only the origin: a URL may carry a token in its path or query.
+                tracing::warn!(subscription = %subscription.id, endpoint = %subscription.url.origin().ascii_serialization(), "the endpoint answered 410 Gone: subscription disabled");
                 let id = subscription.id.clone();
                 self.in_store(move |store| store.disable_subscription(&id, "the endpoint answered HTTP 410 Gone")).await?;
                 Ok(false)

@@ -162,7 +162,8 @@ pub async fn post_webhook(State(state): State<Arc<HttpState>>, body: axum::body:
         })
     })
     .await?;
-    tracing::info!(subscription = %subscription.id, url = %subscription.url, "webhook subscription added");
+    // Only the origin: a URL may carry a token in its path or query.
+    tracing::info!(subscription = %subscription.id, endpoint = %subscription.url.origin().ascii_serialization(), "webhook subscription added");
     let mut body = serde_json::to_value(subscription.view()).unwrap_or_default();
     body["secret"] = subscription.secret.expose().into();
     Ok((StatusCode::CREATED, Json(body)).into_response())
