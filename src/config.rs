@@ -41,6 +41,7 @@ pub struct Config {
     pub intake: IntakeConfig,
     pub storage: StorageConfig,
     pub http: HttpConfig,
+    pub postgres: ilot_dashboards::postgres::PostgresConfig,
     pub query: QueryLimits,
     pub embedded_broker: EmbeddedBrokerConfig,
     pub registry: RegistryConfig,
@@ -91,6 +92,7 @@ impl Config {
         self.validate_intake()?;
         self.validate_storage()?;
         self.http.validate()?;
+        self.postgres.validate(&ilot_dashboards::auth::credentials(&self.http))?;
         let port = self.embedded_broker.listen.port();
         if self.embedded_broker.enabled && (port == 0 || port == u16::MAX) {
             return Err(ConfigError::new("embedded_broker.listen", format!("port {port}: use 1-65534 (MQTT 5 listens on the next port)")));
@@ -197,6 +199,7 @@ mod tests {
             let config = Config::load(Some(&path)).map_err(|e| e.to_string())?;
             config.validate().map_err(|e| e.to_string())?;
             assert_eq!(config.alerts.rules.len(), 3);
+            assert!(config.postgres.enabled && config.postgres.tls_cert_file.is_some());
             Ok(())
         });
     }

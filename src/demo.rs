@@ -114,6 +114,8 @@ impl DemoOutput {
 
 pub async fn run(mut config: Config, args: DemoArgs) -> anyhow::Result<()> {
     config.embedded_broker.enabled = true;
+    // Analysts' clients (psql, DBeaver, Grafana) are part of what the demo shows.
+    config.postgres.enabled = true;
     // The demo shows data landing in Parquet within a minute rather than every five.
     if config.storage.persist_interval_s == ilot_ingest::config::StorageConfig::default().persist_interval_s {
         config.storage.persist_interval_s = 30;

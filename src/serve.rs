@@ -1,8 +1,9 @@
 //! `ilot serve`: wire the intake, the WAL committer, the store, the persister, the compactor,
-//! the query engine and the HTTP API together, and stop them in the order that loses nothing:
+//! the query engine, the HTTP API and the PostgreSQL endpoint together, and stop them in the order that loses nothing:
 //! stop reading from the broker → commit and ack what was read → persist → close the WAL.
 
 use anyhow::Context;
+use ilot_dashboards::postgres::PostgresListener;
 use ilot_dashboards::{HttpState, serve as serve_http};
 use ilot_ingest::compactor::run_compactor;
 use ilot_ingest::health::IntakeHealth;
@@ -39,6 +40,11 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
     // The HTTP port next: one that cannot be bound fails the start before any other work.
     let http_listener = ilot_dashboards::bind(&config.http).await?;
     let http_addr = http_listener.local_addr().context("the HTTP listener's address")?;
+    let credentials = ilot_dashboards::auth::credentials(&config.http);
+    let postgres_listener = match config.postgres.enabled {
+        true => Some(PostgresListener::bind(&config.postgres, &credentials).await?),
+        false => None,
+    };
     if config.embedded_broker.enabled {
         start_embedded_broker(&config)?;
         // It publishes no `$SYS` statistics and closes the connection of a client asking for them.
@@ -170,6 +176,19 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
         Some((alerting, tasks)) => (Some(alerting), tasks),
         None => (None, Vec::new()),
     };
+    let postgres = match postgres_listener {
+        Some(listener) => {
+            let addr = listener.local_addr().context("the PostgreSQL listener's address")?;
+            let tls = if listener.is_tls() { "TLS required" } else { "no TLS" };
+            let login = if credentials.is_empty() { "any user, no password: loopback demo" } else { "users reader (http.token) and admin (http.admin_token)" };
+            let mut shutdown = shutdown_rx.clone();
+            let task = tokio::spawn(ilot_dashboards::postgres::serve(listener, engine.clone(), credentials.clone(), async move {
+                let _ = shutdown.changed().await;
+            }));
+            Some((format!("postgresql://{addr}/ilot  ({login}; {tls})"), task))
+        }
+        None => None,
+    };
     let http_state = Arc::new(HttpState { config: http_config, store: store.clone(), engine, registry: registry.clone(), health, prometheus, alerting });
     let mut http_shutdown = shutdown_rx.clone();
     let http = tokio::spawn(serve_http(http_listener, http_state, async move { let _ = http_shutdown.changed().await; }));
@@ -177,6 +196,12 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
     println!("ilot is running");
     println!("  MQTT intake      {}  topics {:?}", config.mqtt.url, config.mqtt.topics);
     println!("  HTTP API         http://{http_addr}/  (status page; POST /api/sql, OpenAPI at /api/openapi.json, /healthz, /metrics)");
+    if let Some((url, _)) = &postgres {
+        println!("  PostgreSQL       {url}");
+    }
+    if credentials.is_empty() {
+        println!("  no authentication: no http.token is set, which only loopback addresses allow (the demo)");
+    }
     println!("  data             {}", config.storage.url.clone().unwrap_or_else(|| config.storage.data_dir.display().to_string()));
     println!("  try              ilot sql \"SELECT network, count(*) FROM readings GROUP BY network\"");
 
@@ -221,6 +246,9 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
     let _ = tokio::task::spawn_blocking(move || committer_thread.join()).await;
     let _ = acker.await;
     let _ = http.await;
+    if let Some((_, task)) = postgres {
+        let _ = task.await;
+    }
     Ok(())
 }
 

@@ -3,27 +3,9 @@
 
 mod support;
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use support::*;
-
-fn run(cmd: &mut Command) {
-    let out = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).output().unwrap();
-    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// A CA and a server certificate for 127.0.0.1, made with the openssl command.
-fn make_certs(dir: &Path) {
-    let d = |f: &str| dir.join(f).to_str().unwrap().to_owned();
-    run(Command::new("openssl").args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=ilot test CA"])
-        .args(["-keyout", &d("ca.key"), "-out", &d("ca.pem")]));
-    run(Command::new("openssl").args(["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1"])
-        .args(["-keyout", &d("server.key"), "-out", &d("server.csr")]));
-    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
-    run(Command::new("openssl").args(["x509", "-req", "-days", "2", "-CAcreateserial"])
-        .args(["-in", &d("server.csr"), "-CA", &d("ca.pem"), "-CAkey", &d("ca.key"), "-out", &d("server.pem"), "-extfile", &d("san.ext")]));
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_and_password_to_the_broker() {

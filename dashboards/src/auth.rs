@@ -9,6 +9,10 @@
 //!   a loopback address with no token configured at all (the embedded demo), where it is open.
 //!
 //! Tokens are compared in constant time and never logged.
+//!
+//! The same two credentials, as [`Credential`]s, are the PostgreSQL endpoint's users: `reader`
+//! (password `http.token`) and `admin` (password `http.admin_token`), so every surface has one
+//! security model.
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -28,6 +32,37 @@ pub enum Access {
     Reader,
     /// The admin token.
     Admin,
+}
+
+/// What a credential may do. Every surface reads; only `Admin` may change anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Read,
+    Admin,
+}
+
+impl Scope {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Admin => "admin",
+        }
+    }
+}
+
+/// A configured secret, under the user name the PostgreSQL endpoint knows it by.
+#[derive(Debug, Clone)]
+pub struct Credential {
+    pub user: &'static str,
+    pub secret: Secret,
+    pub scope: Scope,
+}
+
+/// The credentials `config` defines (none: the loopback demo).
+pub fn credentials(config: &HttpConfig) -> Vec<Credential> {
+    let reader = config.token.clone().map(|secret| Credential { user: "reader", secret, scope: Scope::Read });
+    let admin = config.admin_token.clone().map(|secret| Credential { user: "admin", secret, scope: Scope::Admin });
+    reader.into_iter().chain(admin).collect()
 }
 
 /// What the request may do, decided from the configuration and its `Authorization` header.

@@ -4,7 +4,8 @@
 //! `server` (route table, router, limits) → `auth` (reader and admin bearer tokens) → `error`
 //! (JSON errors) → `health` → `sql_api` (`POST /api/sql`) → `heat_api` (networks, sensors,
 //! UHI, Tn/Tx, IBM, QC) → `registry_api` (admin: sensors, networks) → `alerts_api` (alerts,
-//! CAP, webhook subscriptions) → `openapi`.
+//! CAP, webhook subscriptions) → `openapi`. Beside it, `postgres`: the PostgreSQL wire-protocol
+//! endpoint over the same query engine and credentials.
 
 pub mod alerts_api;
 pub mod auth;
@@ -12,6 +13,7 @@ pub mod error;
 pub mod health;
 pub mod heat_api;
 pub mod openapi;
+pub mod postgres;
 pub mod registry_api;
 pub mod server;
 pub mod sql_api;

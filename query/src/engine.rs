@@ -4,7 +4,9 @@
 //! holds the collected result, and `bounded_functions` for what functions materialise), in time
 //! (a deadline that aborts the query's task, which `time_slice` makes yield often enough for
 //! the abort to take effect) and in number (`max_concurrent`). Every query runs
-//! on the `executor`'s threads, never on the intake's.
+//! on the `executor`'s threads, never on the intake's. The session also holds PostgreSQL's
+//! catalog (`pg_catalog`, `current_database()` …) for the PostgreSQL wire endpoint's clients,
+//! which send statements already parsed ([`QueryEngine::query_statement`]).
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -15,6 +17,8 @@ use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::Statement;
 use datafusion::sql::sqlparser::parser::ParserError;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
@@ -172,6 +176,9 @@ impl QueryEngine {
         crate::local_time::register(&ctx);
         crate::night::register(&ctx);
         crate::bounded_functions::register(&ctx).map_err(|e| QueryError::Sql(e.to_string()))?;
+        // Every surface plans against this one session, the PostgreSQL endpoint's catalog
+        // queries (psql `\d`, DBeaver, Grafana) included.
+        crate::pg_compat::install(&ctx).map_err(|e| QueryError::Sql(e.to_string()))?;
         let executor = Arc::new(QueryExecutor::new(threads).map_err(|e| QueryError::Sql(format!("starting the query threads: {e}")))?);
         let running = Arc::new(Semaphore::new(limits.max_concurrent.max(1)));
         let running_queries = Arc::new(RunningQueries::default());
@@ -190,26 +197,40 @@ impl QueryEngine {
 
     /// Run one read-only SQL statement.
     pub async fn query(&self, sql: &str) -> Result<QueryResult, QueryError> {
-        self.run(sql, None, self.limits.max_result_rows).await
+        self.run(Input::Text(sql.to_owned()), None, self.limits.max_result_rows).await
     }
 
     /// [`Self::query`] with the result cut at `max_rows` when that is below `max_result_rows`.
     pub async fn query_at_most(&self, sql: &str, max_rows: usize) -> Result<QueryResult, QueryError> {
-        self.run(sql, None, max_rows.min(self.limits.max_result_rows)).await
+        self.run(Input::Text(sql.to_owned()), None, max_rows.min(self.limits.max_result_rows)).await
+    }
+
+    /// A statement another parser made (the PostgreSQL endpoint's, which rewrites PostgreSQL
+    /// idioms), run like [`Self::query_with_params`]: same checks, limits and truncation.
+    pub async fn query_statement(&self, statement: Statement, params: Vec<ScalarValue>) -> Result<QueryResult, QueryError> {
+        self.run(Input::Parsed(Box::new(statement)), Some(params), self.limits.max_result_rows).await
+    }
+
+    /// The checked plan of `statement`, not run: what a PostgreSQL client asks before it
+    /// executes (result columns, parameter types). Refused exactly as running it would be.
+    pub async fn describe(&self, statement: Statement) -> Result<LogicalPlan, QueryError> {
+        let statement = DfStatement::Statement(Box::new(statement));
+        crate::sql_shape::check(&statement)?;
+        plan_read_only(&self.ctx, statement, &self.limits).await
     }
 
     /// A query of ilot's own jobs (CrowdQC+ over a month of a network): never cut at
     /// `max_result_rows`, which bounds what is sent to a client, but bounded like every query by
     /// the memory pool and the deadline.
     pub async fn query_whole(&self, sql: &str) -> Result<QueryResult, QueryError> {
-        self.run(sql, None, usize::MAX).await
+        self.run(Input::Text(sql.to_owned()), None, usize::MAX).await
     }
 
     /// Run one read-only SQL statement with placeholders `$1`, `$2` … bound to `params`, in
     /// order: the way to put caller-supplied values into a query without formatting them into
     /// SQL text. Same read-only options, limits, deadline and truncation as [`Self::query`].
     pub async fn query_with_params(&self, sql: &str, params: Vec<ScalarValue>) -> Result<QueryResult, QueryError> {
-        self.run(sql, Some(params), self.limits.max_result_rows).await
+        self.run(Input::Text(sql.to_owned()), Some(params), self.limits.max_result_rows).await
     }
 
     /// Run one of ilot's own jobs (CrowdQC+, summaries) on the query threads, so that its CPU
@@ -222,13 +243,13 @@ impl QueryEngine {
         Ok(self.executor.run(job).await?)
     }
 
-    async fn run(&self, sql: &str, params: Option<Vec<ScalarValue>>, max_rows: usize) -> Result<QueryResult, QueryError> {
-        let (ctx, mut limits, running, sql) = (self.ctx.clone(), self.limits.clone(), self.running.clone(), sql.to_owned());
+    async fn run(&self, sql: Input, params: Option<Vec<ScalarValue>>, max_rows: usize) -> Result<QueryResult, QueryError> {
+        let (ctx, mut limits, running) = (self.ctx.clone(), self.limits.clone(), self.running.clone());
         limits.max_result_rows = max_rows;
         let work = async move {
             // Waiting for a turn counts against the deadline.
             let _turn = running.acquire_owned().await.map_err(|_| ExecutorError::ShutDown)?;
-            execute(&ctx, &sql, params, &limits).await
+            execute(&ctx, sql, params, &limits).await
         };
         let task = self.executor.spawn(work)?;
         let registration = self.running_queries.register(task.abort_handle());
@@ -243,15 +264,33 @@ impl QueryEngine {
     }
 }
 
-/// Parse, check, plan and run one statement, on a query thread.
-async fn execute(ctx: &SessionContext, sql: &str, params: Option<Vec<ScalarValue>>, limits: &QueryLimits) -> Result<QueryResult, QueryError> {
+/// What a query arrives as: SQL text, or a statement another parser made.
+enum Input {
+    Text(String),
+    Parsed(Box<Statement>),
+}
+
+/// The plan of a statement whose shape was checked, refused unless it only reads.
+async fn plan_read_only(ctx: &SessionContext, statement: DfStatement, limits: &QueryLimits) -> Result<LogicalPlan, QueryError> {
     let df_err = |e| QueryError::from_datafusion(e, limits);
-    let state = ctx.state();
-    let dialect = state.config().options().sql_parser.dialect;
-    let statement = state.sql_to_statement(sql, &dialect).map_err(df_err)?;
-    crate::sql_shape::check(&statement)?;
-    let plan = state.statement_to_plan(statement).await.map_err(df_err)?;
+    let plan = ctx.state().statement_to_plan(statement).await.map_err(df_err)?;
     SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false).verify_plan(&plan).map_err(df_err)?;
+    Ok(plan)
+}
+
+/// Parse, check, plan and run one statement, on a query thread.
+async fn execute(ctx: &SessionContext, sql: Input, params: Option<Vec<ScalarValue>>, limits: &QueryLimits) -> Result<QueryResult, QueryError> {
+    let df_err = |e| QueryError::from_datafusion(e, limits);
+    let statement = match sql {
+        Input::Text(sql) => {
+            let state = ctx.state();
+            let dialect = state.config().options().sql_parser.dialect;
+            state.sql_to_statement(&sql, &dialect).map_err(df_err)?
+        }
+        Input::Parsed(statement) => DfStatement::Statement(statement),
+    };
+    crate::sql_shape::check(&statement)?;
+    let plan = plan_read_only(ctx, statement, limits).await?;
     let df = ctx.execute_logical_plan(plan).await.map_err(df_err)?;
     let df = match params {
         Some(params) => df.with_param_values(params).map_err(df_err)?,

@@ -8,7 +8,8 @@
 //! `analytics` (the UHI, Tn/Tx and IBM views, one `.sql` file each), SQL functions
 //! `heat_indices`, `local_time`, `night` + `solar`; `hourly_rollup_table` (per sensor-hour
 //! aggregates kept beside the readings, the hourly views' input); `crowdqc` (CrowdQC+ levels) on
-//! `robust_stats` (Qn, median, t and normal quantiles).
+//! `robust_stats` (Qn, median, t and normal quantiles). `pg_compat`: PostgreSQL's catalog, for
+//! the PostgreSQL wire endpoint's clients.
 
 pub mod analytics;
 pub mod bounded_functions;
@@ -26,6 +27,7 @@ pub mod night;
 pub mod output;
 pub mod parquet_scan;
 pub mod period_summary;
+pub mod pg_compat;
 pub mod pruning;
 pub mod registry_tables;
 pub mod robust_stats;

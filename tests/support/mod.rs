@@ -135,7 +135,7 @@ pub fn demo_config(dir: &Path, http_port: u16, broker_port: u16) -> PathBuf {
     std::fs::write(
         &config,
         format!(
-            "[storage]\ndata_dir = \"{}\"\n\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n\n[embedded_broker]\nlisten = \"127.0.0.1:{broker_port}\"\n",
+            "[storage]\ndata_dir = \"{}\"\n\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n\n[postgres]\nlisten = \"127.0.0.1:0\"\n\n[embedded_broker]\nlisten = \"127.0.0.1:{broker_port}\"\n",
             dir.join("data").display()
         ),
     )
@@ -556,4 +556,22 @@ pub fn peak_rss_mib(pid: u32) -> f64 {
         .find(|l| l.starts_with("VmHWM:"))
         .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+pub fn run(cmd: &mut Command) {
+    let out = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).output().unwrap();
+    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A CA (`ca.pem`) and a server certificate for 127.0.0.1 (`server.pem`, `server.key`), made
+/// with the openssl command.
+pub fn make_certs(dir: &Path) {
+    let d = |f: &str| dir.join(f).to_str().unwrap().to_owned();
+    run(Command::new("openssl").args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=ilot test CA"])
+        .args(["-keyout", &d("ca.key"), "-out", &d("ca.pem")]));
+    run(Command::new("openssl").args(["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1"])
+        .args(["-keyout", &d("server.key"), "-out", &d("server.csr")]));
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
+    run(Command::new("openssl").args(["x509", "-req", "-days", "2", "-CAcreateserial"])
+        .args(["-in", &d("server.csr"), "-CA", &d("ca.pem"), "-CAkey", &d("ca.key"), "-out", &d("server.pem"), "-extfile", &d("san.ext")]));
 }
