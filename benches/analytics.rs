@@ -159,7 +159,7 @@ fn write_registry(path: &Path, sensors: &[Sensor]) {
 
 fn write_config(path: &Path, data: &Path, sensors_csv: &Path) {
     let toml = format!(
-        "[storage]\ndata_dir = {data:?}\n\n[intake]\nmax_age_days = 4000\n\n[query]\nmemory_limit_mib = 1024\ntimeout_s = 3600\n\n\
+        "[storage]\ndata_dir = {data:?}\n\n[intake]\nmax_age_days = 4000\n\n[query]\nmemory_limit_mib = 1024\ntimeout_s = 3600\nper_client_per_minute = 0\n\n\
          [registry]\nsensor_files = [{sensors_csv:?}]\n\n[registry.networks.{NETWORK}]\ndepartement = \"31\"\n"
     );
     std::fs::write(path, toml).unwrap();

@@ -240,6 +240,7 @@ mod tests {
         assert_eq!(refused(|c| c.http.token = secret("   ")).key, "http.token");
         assert_eq!(refused(|c| c.http.admin_token = secret("")).key, "http.admin_token");
         assert_eq!(refused(|c| c.http.token = secret("abc ")).key, "http.token", "a header cannot carry it");
+        assert_eq!(refused(|c| c.http.token = secret("clé-été")).key, "http.token", "nor this");
         assert_eq!(refused(|c| (c.http.token, c.http.admin_token) = (secret("same"), secret("same"))).key, "http.admin_token");
         assert_eq!(refused(|c| (c.mqtt.username, c.mqtt.password) = (Some("ilot".into()), secret(" "))).key, "mqtt.password");
         assert_eq!(refused(|c| c.mqtt.password = secret("secret")).key, "mqtt.password", "a password without a user is never sent");

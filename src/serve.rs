@@ -176,20 +176,21 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
         Some((alerting, tasks)) => (Some(alerting), tasks),
         None => (None, Vec::new()),
     };
+    let sql_rate = Arc::new(ilot_dashboards::rate_limit::SqlRateLimit::new(config.query.per_client_per_minute));
     let postgres = match postgres_listener {
         Some(listener) => {
             let addr = listener.local_addr().context("the PostgreSQL listener's address")?;
             let tls = if listener.is_tls() { "TLS required" } else { "no TLS" };
             let login = if credentials.is_empty() { "any user, no password: loopback demo" } else { "users reader (http.token) and admin (http.admin_token)" };
             let mut shutdown = shutdown_rx.clone();
-            let task = tokio::spawn(ilot_dashboards::postgres::serve(listener, engine.clone(), credentials.clone(), async move {
+            let task = tokio::spawn(ilot_dashboards::postgres::serve(listener, engine.clone(), sql_rate.clone(), credentials.clone(), async move {
                 let _ = shutdown.changed().await;
             }));
             Some((format!("postgresql://{addr}/ilot  ({login}; {tls})"), task))
         }
         None => None,
     };
-    let http_state = Arc::new(HttpState { config: http_config, store: store.clone(), engine, registry: registry.clone(), health, prometheus, alerting });
+    let http_state = Arc::new(HttpState { config: http_config, store: store.clone(), engine, registry: registry.clone(), health, prometheus, alerting, sql_rate });
     let mut http_shutdown = shutdown_rx.clone();
     let http = tokio::spawn(serve_http(http_listener, http_state, async move { let _ = http_shutdown.changed().await; }));
 

@@ -1,7 +1,8 @@
 //! One security model for every surface, walked from the router's own route list: every
 //! `/api/*` route refuses a request without a token or with a wrong one, every admin route
 //! refuses the reader's token, and each accepts its scope. The PostgreSQL endpoint refuses a
-//! wrong password and an unknown user, and admits `reader` and `admin`.
+//! wrong password and an unknown user, and admits `reader` and `admin`. The SQL rate limit is
+//! one quota per client across HTTP and PostgreSQL. CORS is closed.
 
 mod support;
 
@@ -54,6 +55,19 @@ async fn every_route_and_the_postgresql_endpoint_refuse_who_is_not_allowed() {
         }
     }
 
+    // CORS closed: no origin is allowed to read the API from a browser.
+    let preflight = client
+        .request(Method::OPTIONS, format!("{}/api/sql", svc.base()))
+        .header("origin", "https://elsewhere.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    let cross = client.get(format!("{}/api/networks", svc.base())).header("origin", "https://elsewhere.example").bearer_auth(READER).send().await.unwrap();
+    for response in [&preflight, &cross] {
+        assert!(response.headers().get("access-control-allow-origin").is_none(), "{:?}", response.headers());
+    }
+
     let psql = |user: &str, password: &str| {
         Command::new("psql")
             .args([&format!("host=127.0.0.1 port={pg} dbname=ilot user={user} sslmode=disable"), "-w", "-c", "SELECT 1 AS one"])
@@ -70,4 +84,31 @@ async fn every_route_and_the_postgresql_endpoint_refuse_who_is_not_allowed() {
         let out = psql(user, password);
         assert!(out.status.success(), "{user}: {}", String::from_utf8_lossy(&out.stderr));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_has_one_sql_quota_across_http_and_postgresql() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = free_port();
+    let mut spec = ServiceSpec::new(dir.path(), Broker::Embedded(free_port()), &unique("rate"));
+    spec.extra_toml = format!("[postgres]\nenabled = true\nlisten = \"127.0.0.1:{pg}\"\n\n[query]\nper_client_per_minute = 3\n");
+    let svc = Service::start(&spec);
+    svc.wait_healthy(Duration::from_secs(30)).await;
+    let client = reqwest::Client::new();
+    let post = || client.post(format!("{}/api/sql", svc.base())).body("SELECT 1").send();
+    for _ in 0..2 {
+        assert_eq!(post().await.unwrap().status().as_u16(), 200);
+    }
+    let psql = || {
+        Command::new("psql").args([&format!("host=127.0.0.1 port={pg} dbname=ilot user=reader sslmode=disable"), "-w", "-c", "SELECT 1"]).output().unwrap()
+    };
+    assert!(psql().status.success(), "the third query, over PostgreSQL");
+    let refused = post().await.unwrap();
+    assert_eq!(refused.status().as_u16(), 429);
+    let retry_after: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    assert!(refused.text().await.unwrap().contains("query.per_client_per_minute"));
+    let out = psql();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("too many queries from this client"), "{err}");
 }

@@ -50,7 +50,10 @@ async fn the_red_team_corpus_cannot_hurt_the_intake() {
     let token = "red-team-token";
     let mut spec = ServiceSpec::new(&dir.path().join("data"), Broker::External(mosquitto.port), &prefix);
     spec.http_token = Some(token.into());
-    spec.extra_toml = format!("[query]\nmemory_limit_mib = {MEMORY_LIMIT_MIB}\ntimeout_s = {TIMEOUT_S}\nmax_concurrent = {MAX_CONCURRENT}\n");
+    // No per-client rate limit: the corpus is one client, and each of its queries must reach the engine.
+    spec.extra_toml = format!(
+        "[query]\nmemory_limit_mib = {MEMORY_LIMIT_MIB}\ntimeout_s = {TIMEOUT_S}\nmax_concurrent = {MAX_CONCURRENT}\nper_client_per_minute = 0\n"
+    );
     let svc = Service::start(&spec);
     svc.wait_healthy(Duration::from_secs(30)).await;
 

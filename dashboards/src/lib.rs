@@ -5,7 +5,7 @@
 //! (JSON errors) → `health` → `sql_api` (`POST /api/sql`) → `heat_api` (networks, sensors,
 //! UHI, Tn/Tx, IBM, QC) → `registry_api` (admin: sensors, networks) → `alerts_api` (alerts,
 //! CAP, webhook subscriptions) → `openapi`. Beside it, `postgres`: the PostgreSQL wire-protocol
-//! endpoint over the same query engine and credentials.
+//! endpoint over the same query engine, credentials and SQL rate limit (`rate_limit`).
 
 pub mod alerts_api;
 pub mod auth;
@@ -14,6 +14,7 @@ pub mod health;
 pub mod heat_api;
 pub mod openapi;
 pub mod postgres;
+pub mod rate_limit;
 pub mod registry_api;
 pub mod server;
 pub mod sql_api;

@@ -50,8 +50,11 @@ impl HttpConfig {
         for (key, token) in [("http.token", &self.token), ("http.admin_token", &self.admin_token)] {
             let Some(token) = token else { continue };
             token.check(key)?;
-            if token.0.trim() != token.0 || token.0.chars().any(char::is_control) {
-                return Err(ConfigError::new(key, "white space at either end or control characters: an Authorization header cannot carry them"));
+            if token.0.trim() != token.0 || token.0.chars().any(|c| c.is_control() || !c.is_ascii()) {
+                return Err(ConfigError::new(
+                    key,
+                    "white space at either end, control or non-ASCII characters: an Authorization header cannot carry them",
+                ));
             }
         }
         if self.token.is_none() && !self.listen.ip().is_loopback() {
@@ -73,6 +76,8 @@ pub struct HttpState {
     pub prometheus: PrometheusHandle,
     /// The alerts, when this process evaluates them (`alerts.enabled`).
     pub alerting: Option<Arc<ilot_alerts::Alerting>>,
+    /// `query.per_client_per_minute`, shared with the PostgreSQL endpoint.
+    pub sql_rate: Arc<crate::rate_limit::SqlRateLimit>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -187,5 +192,7 @@ pub async fn serve(
 ) -> Result<(), HttpError> {
     let addr = listener.local_addr().map_err(|error| HttpError::Serve { addr: state.config.listen, error })?;
     tracing::info!(%addr, "HTTP API listening");
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await.map_err(|error| HttpError::Serve { addr, error })
+    // The client's address reaches the handlers (the SQL rate limit is per client).
+    let service = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service).with_graceful_shutdown(shutdown).await.map_err(|error| HttpError::Serve { addr, error })
 }

@@ -2,13 +2,15 @@
 //! `{"sql": "...", "format": "json"|"csv"|"arrow"}`; `?format=` works too. The result is cut at
 //! `query.max_result_rows`, or at `?max_rows=` when lower (a larger one is refused), with the
 //! header `x-ilot-truncated: true`. Errors are JSON
-//! `{"error": kind, "message": ...}` with 400 (bad or non-read-only SQL), 413 (memory) or
-//! 504 (time limit). While the store has damaged files (left out of the results), answers carry
+//! `{"error": kind, "message": ...}` with 400 (bad or non-read-only SQL), 413 (memory), 429
+//! (`query.per_client_per_minute`, with `Retry-After`) or 504 (time limit). While the store has damaged files (left out of the results), answers carry
 //! the header `x-ilot-warning` saying so.
 
 use axum::body::Bytes;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, header};
+use axum::Extension;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use std::net::SocketAddr;
 use axum::response::{IntoResponse, Response};
 use ilot_query::output::{Format, render};
 use std::sync::Arc;
@@ -33,7 +35,21 @@ fn error(e: ApiError) -> Response {
     e.into_response()
 }
 
-pub async fn post_sql(State(state): State<Arc<HttpState>>, Query(params): Query<SqlParams>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn post_sql(
+    State(state): State<Arc<HttpState>>,
+    client: Option<Extension<ConnectInfo<SocketAddr>>>,
+    Query(params): Query<SqlParams>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(Extension(ConnectInfo(client))) = client
+        && let Err(limited) = state.sql_rate.check(client.ip())
+    {
+        let retry_after = limited.retry_after.as_secs().max(1).to_string();
+        let mut response = error(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", limited.to_string()));
+        response.headers_mut().insert(header::RETRY_AFTER, retry_after.parse().expect("digits"));
+        return response;
+    }
     let is_json = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
     let (sql, body_format) = if is_json {
         match serde_json::from_slice::<SqlBody>(&body) {

@@ -54,6 +54,9 @@ pub struct QueryLimits {
     /// The whole process's heap (intake, caches, queries): running queries are cancelled
     /// beyond it. 0: `memory_limit_mib` + 512.
     pub process_memory_mib: usize,
+    /// Queries one client address may start a minute over `/api/sql` and the PostgreSQL
+    /// endpoint together (enforced there; ilot's own jobs are not counted). 0: no limit.
+    pub per_client_per_minute: u32,
 }
 
 impl QueryLimits {
@@ -73,7 +76,15 @@ impl QueryLimits {
 
 impl Default for QueryLimits {
     fn default() -> Self {
-        Self { memory_limit_mib: 1024, timeout_s: 60, max_result_rows: 1_000_000, max_concurrent: 4, threads: 0, process_memory_mib: 0 }
+        Self {
+            memory_limit_mib: 1024,
+            timeout_s: 60,
+            max_result_rows: 1_000_000,
+            max_concurrent: 4,
+            threads: 0,
+            process_memory_mib: 0,
+            per_client_per_minute: 600,
+        }
     }
 }
 

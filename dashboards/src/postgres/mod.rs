@@ -33,6 +33,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::auth::Credential;
+use crate::rate_limit::SqlRateLimit;
 use login::Logins;
 use session::{ReadOnlyGuard, Session};
 
@@ -189,18 +190,19 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 pub async fn serve(
     listener: PostgresListener,
     engine: Arc<QueryEngine>,
+    sql_rate: Arc<SqlRateLimit>,
     credentials: Vec<Credential>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), PostgresError> {
     let addr = listener.local_addr().map_err(|e| PostgresError::Setup(e.to_string()))?;
-    let guard: Arc<dyn QueryHook> = Arc::new(ReadOnlyGuard { engine: engine.clone() });
+    let guard: Arc<dyn QueryHook> = Arc::new(ReadOnlyGuard { engine: engine.clone(), sql_rate: sql_rate.clone() });
     // The hooks' own context holds nothing: every read goes to the engine, which owns the data.
     let hooks = vec![guard, Arc::new(SetShowHook), Arc::new(TransactionStatementHook)];
     let service = Arc::new(DfSessionService::new_with_hooks(Arc::new(SessionContext::new()), hooks));
     let certificate = listener.tls.as_ref().map(|(_, pem)| pem.clone());
     let logins = Logins::new(&credentials, certificate).map_err(|e| PostgresError::Tls(format!("SCRAM channel binding: {e}")))?;
     let cancel = Arc::new(DefaultCancelHandler::new(logins.connections.clone()));
-    let handlers = Handlers { session: Arc::new(Session::new(engine, service)), logins: Arc::new(logins), cancel, full: false };
+    let handlers = Handlers { session: Arc::new(Session::new(engine, sql_rate, service)), logins: Arc::new(logins), cancel, full: false };
     let (admitted, refused) = (Arc::new(handlers.clone()), Arc::new(Handlers { full: true, ..handlers }));
     tracing::info!(%addr, tls = listener.tls.is_some(), open = credentials.is_empty(), "PostgreSQL endpoint listening");
 

@@ -32,6 +32,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use super::login::SCOPE_KEY;
+use crate::rate_limit::SqlRateLimit;
 use super::rewrite::rewrite;
 
 /// What a statement is to this endpoint.
@@ -148,6 +149,11 @@ fn screen(client: &(impl ClientInfo + ?Sized), statement: &Statement) -> PgWireR
     }
 }
 
+/// The client's SQL rate limit (`query.per_client_per_minute`), per address like over HTTP.
+fn admit(sql_rate: &SqlRateLimit, client: &(impl ClientInfo + ?Sized)) -> PgWireResult<()> {
+    sql_rate.check(client.socket_addr().ip()).map_err(|limited| user_error("53400", limited.to_string()))
+}
+
 /// An engine result as rows in `format` (text or binary, per column), with the client's
 /// `DateStyle` and the like.
 fn encode(result: QueryResult, format: &Format, client: &(impl ClientInfo + ?Sized)) -> PgWireResult<Response> {
@@ -165,11 +171,13 @@ fn encode(result: QueryResult, format: &Format, client: &(impl ClientInfo + ?Siz
 /// The hook every statement meets first, in both protocols.
 pub struct ReadOnlyGuard {
     pub engine: Arc<QueryEngine>,
+    pub sql_rate: Arc<SqlRateLimit>,
 }
 
 impl ReadOnlyGuard {
     /// A read of the simple protocol, whose results are text.
     async fn read(&self, statement: &Statement, client: &mut dyn HookClient) -> PgWireResult<Response> {
+        admit(&self.sql_rate, client)?;
         let result = self.engine.query_statement(rewrite(statement.clone()), Vec::new()).await.map_err(|e| query_error(&e))?;
         if let Some(notice) = cut_notice(&result) {
             client.send_message(notice).await?;
@@ -222,15 +230,16 @@ impl QueryHook for ReadOnlyGuard {
 /// with [`ReadOnlyGuard`]), reads through the engine, session statements through
 /// datafusion-postgres's hooks; parse errors said as [`parse_error`] says them.
 pub struct Session {
-    pub engine: Arc<QueryEngine>,
-    pub service: Arc<DfSessionService>,
-    pub parser: Arc<ReadOnlyParser>,
+    engine: Arc<QueryEngine>,
+    sql_rate: Arc<SqlRateLimit>,
+    service: Arc<DfSessionService>,
+    parser: Arc<ReadOnlyParser>,
 }
 
 impl Session {
-    pub fn new(engine: Arc<QueryEngine>, service: Arc<DfSessionService>) -> Self {
+    pub fn new(engine: Arc<QueryEngine>, sql_rate: Arc<SqlRateLimit>, service: Arc<DfSessionService>) -> Self {
         let parser = Arc::new(ReadOnlyParser(ExtendedQueryHandler::query_parser(service.as_ref())));
-        Session { engine, service, parser }
+        Session { engine, sql_rate, service, parser }
     }
 }
 
@@ -295,6 +304,7 @@ impl ExtendedQueryHandler for Session {
         if classify(statement) != Kind::Read {
             return ExtendedQueryHandler::do_query(self.service.as_ref(), client, portal, max_rows).await;
         }
+        admit(&self.sql_rate, client)?;
         let types = plan.get_parameter_types().map_err(|e| user_error("42P18", e.to_string()))?;
         let mut ordered: Vec<(usize, Option<datafusion::arrow::datatypes::DataType>)> = types
             .into_iter()
