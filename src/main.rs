@@ -58,7 +58,10 @@ fn main() -> std::process::ExitCode {
     telemetry::init_logs();
     ilot_query::memory_watchdog::install_heap_probe(memory::allocated_bytes);
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    // 8 MiB stacks (reserved, touched only as used): client SQL that passed the engine's shape
+    // check is still parsed and rewritten recursively on these threads by the PostgreSQL
+    // endpoint's libraries.
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(8 << 20).build().expect("tokio runtime");
     let result = runtime.block_on(async move {
         let config = config::Config::load(cli.config.as_deref()).map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
         match cli.command {

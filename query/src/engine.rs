@@ -138,6 +138,9 @@ pub struct QueryEngine {
     running_queries: Arc<RunningQueries>,
 }
 
+/// The longest SQL text [`QueryEngine::check_text`] accepts (the HTTP API's body limit).
+pub const MAX_SQL_TEXT_BYTES: usize = 1 << 20;
+
 /// The URL under which the store's object store is registered with DataFusion.
 pub fn store_url() -> ObjectStoreUrl {
     ObjectStoreUrl::parse("ilot://store/").expect("valid object store url")
@@ -220,6 +223,24 @@ impl QueryEngine {
     /// idioms), run like [`Self::query_with_params`]: same checks, limits and truncation.
     pub async fn query_statement(&self, statement: Statement, params: Vec<ScalarValue>) -> Result<QueryResult, QueryError> {
         self.run(Input::Parsed(Box::new(statement)), Some(params), self.limits.max_result_rows).await
+    }
+
+    /// Refuse SQL text whose shape would exhaust a thread's stack (`sql_shape`), checked on the
+    /// query threads' large stacks, before a front end that parses text itself (the PostgreSQL
+    /// endpoint, whose parser and rewrites recurse on ordinary threads) goes near it. Text this
+    /// check cannot parse is left to that front end's parser and its error.
+    pub async fn check_text(&self, sql: &str) -> Result<(), QueryError> {
+        use datafusion::sql::sqlparser::{dialect::PostgreSqlDialect, parser::Parser};
+        if sql.len() > MAX_SQL_TEXT_BYTES {
+            return Err(QueryError::Shape(crate::sql_shape::ShapeError::TooLong { limit: MAX_SQL_TEXT_BYTES }));
+        }
+        let sql = sql.to_owned();
+        self.run_job(async move {
+            let Ok(statements) = Parser::parse_sql(&PostgreSqlDialect {}, &sql) else { return Ok(()) };
+            statements.into_iter().try_for_each(|s| crate::sql_shape::check(&DfStatement::Statement(Box::new(s))))
+        })
+        .await?
+        .map_err(QueryError::Shape)
     }
 
     /// The checked plan of `statement`, not run: what a PostgreSQL client asks before it

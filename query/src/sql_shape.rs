@@ -28,6 +28,8 @@ pub enum ShapeError {
     TooDeep,
     #[error("the query combines more than {MAX_SET_OPERANDS} selects with UNION/INTERSECT/EXCEPT; split it")]
     TooManySetOperands,
+    #[error("the SQL text is longer than {limit} bytes; split it")]
+    TooLong { limit: usize },
     #[error("the query sorts rows that carry no column (e.g. ORDER BY random() over a bare range): its memory cannot be bounded; select a column")]
     SortWithoutColumns,
 }

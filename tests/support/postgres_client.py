@@ -105,6 +105,18 @@ with connect(channel_binding="require") as conn:
     refused(conn, "SELECT count(*) FROM generate_series(1, 100000000000)", errors.QueryCanceled, "time limit")
     refused(conn, "SELECT value % 1000000 AS k, count(*) FROM generate_series(1, 20000000) GROUP BY 1 ORDER BY 2 DESC",
             errors.OutOfMemory, "memory limit")
+    deep = "SELECT " + " + ".join(["1"] * 100_000)
+    refused(conn, deep, errors.StatementTooComplex, "levels deep")
+    try:
+        psycopg.ClientCursor(conn).execute(deep)
+        check("a deep expression refused (simple protocol)", False, "it ran")
+    except errors.StatementTooComplex as e:
+        check("a deep expression refused (simple protocol)", "levels deep" in str(e), str(e))
+    try:
+        conn.execute("SHOW")
+        check("a bare SHOW refused", False, "it ran")
+    except psycopg.Error as e:
+        check("a bare SHOW refused", e.sqlstate in ("25006", "42601"), f"{e.sqlstate}: {e}")
     check("still answering", conn.execute("SELECT 1").fetchone() == (1,))
 
 with connect(user="admin", password=os.environ["ILOT_ADMIN_PASSWORD"]) as conn:

@@ -183,6 +183,25 @@ impl PgWireServerHandlers for Handlers {
     }
 }
 
+/// An admitted session: its connection slot and its count in `ilot_postgres_sessions`, both
+/// given back however the session ends.
+struct OpenSession {
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl OpenSession {
+    fn new(slot: tokio::sync::OwnedSemaphorePermit) -> Self {
+        metrics::gauge!("ilot_postgres_sessions").increment(1.0);
+        OpenSession { _slot: slot }
+    }
+}
+
+impl Drop for OpenSession {
+    fn drop(&mut self) {
+        metrics::gauge!("ilot_postgres_sessions").decrement(1.0);
+    }
+}
+
 /// How long open sessions get to finish at shutdown before they are closed.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
@@ -226,16 +245,19 @@ pub async fn serve(
         // Past the limit, the connection still gets its TLS handshake and a FATAL error it can
         // read (PostgreSQL's "too many clients"), from a login that admits nobody.
         let permit = limit.clone().try_acquire_owned().ok();
+        // As many again are told why; beyond that a flood is dropped unread.
+        if permit.is_none() && sessions.len() >= 2 * listener.max_connections {
+            metrics::counter!("ilot_postgres_connections_refused_total").increment(1);
+            drop(socket);
+            continue;
+        }
         let handlers = if permit.is_some() { admitted.clone() } else { refused.clone() };
         let tls = tls.clone();
         sessions.spawn(async move {
-            let open = permit.is_some().then(|| metrics::gauge!("ilot_postgres_sessions"));
-            open.iter().for_each(|gauge| gauge.increment(1.0));
+            let _open = permit.map(OpenSession::new);
             if let Err(e) = datafusion_postgres::pgwire::tokio::process_socket(socket, tls, handlers).await {
                 tracing::debug!(%peer, error = %e, "PostgreSQL session ended with an error");
             }
-            open.iter().for_each(|gauge| gauge.decrement(1.0));
-            drop(permit);
         });
     }
     drop(listener.listener);

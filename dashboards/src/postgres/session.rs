@@ -54,6 +54,8 @@ fn classify(statement: &Statement) -> Kind {
         Statement::Set(set) if set_touches_engine(set) => {
             Kind::Refused("the engine's settings (datafusion.*) are the server's; they cannot be changed over SQL".into())
         }
+        // A bare `SHOW` has no variable (datafusion-postgres's hook would index the first).
+        Statement::ShowVariable { variable } if variable.is_empty() => Kind::Refused("SHOW needs a setting's name".into()),
         Statement::Set(Set::SingleAssignment { .. } | Set::SetTimeZone { .. })
         | Statement::ShowVariable { .. }
         | Statement::ShowCatalogs { .. }
@@ -66,7 +68,7 @@ fn classify(statement: &Statement) -> Kind {
 
 fn set_touches_engine(set: &Set) -> bool {
     match set {
-        Set::SingleAssignment { variable, .. } => variable.to_string().to_ascii_lowercase().starts_with("datafusion."),
+        Set::SingleAssignment { variable, .. } => variable.to_string().replace('"', "").to_ascii_lowercase().starts_with("datafusion."),
         Set::SetTimeZone { .. } => false,
         // Other forms (`SET a = 1, b = 2`, `SET ROLE` …) reach DataFusion's own `SET`.
         _ => true,
@@ -238,13 +240,18 @@ pub struct Session {
 
 impl Session {
     pub fn new(engine: Arc<QueryEngine>, sql_rate: Arc<SqlRateLimit>, service: Arc<DfSessionService>) -> Self {
-        let parser = Arc::new(ReadOnlyParser(ExtendedQueryHandler::query_parser(service.as_ref())));
+        let parser = Arc::new(ReadOnlyParser { engine: engine.clone(), parser: ExtendedQueryHandler::query_parser(service.as_ref()) });
         Session { engine, sql_rate, service, parser }
     }
 }
 
-/// datafusion-postgres's parser, its errors said as [`parse_error`] says them.
-pub struct ReadOnlyParser(Arc<Parser>);
+/// datafusion-postgres's parser, after the engine checked the text's shape on its large
+/// stacks ([`QueryEngine::check_text`]: datafusion-postgres parses and rewrites recursively on
+/// the connection's ordinary thread), its errors said as [`parse_error`] says them.
+pub struct ReadOnlyParser {
+    engine: Arc<QueryEngine>,
+    parser: Arc<Parser>,
+}
 
 type DfStatement = <DfSessionService as ExtendedQueryHandler>::Statement;
 
@@ -256,15 +263,16 @@ impl QueryParser for ReadOnlyParser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        self.0.parse_sql(client, sql, types).await.map_err(|e| parse_error(sql, e))
+        self.engine.check_text(sql).await.map_err(|e| query_error(&e))?;
+        self.parser.parse_sql(client, sql, types).await.map_err(|e| parse_error(sql, e))
     }
 
     fn get_parameter_types(&self, statement: &DfStatement) -> PgWireResult<Vec<Type>> {
-        self.0.get_parameter_types(statement)
+        self.parser.get_parameter_types(statement)
     }
 
     fn get_result_schema(&self, statement: &DfStatement, format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
-        self.0.get_result_schema(statement, format)
+        self.parser.get_result_schema(statement, format)
     }
 }
 
@@ -277,6 +285,7 @@ impl SimpleQueryHandler for Session {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        self.engine.check_text(query).await.map_err(|e| query_error(&e))?;
         SimpleQueryHandler::do_query(self.service.as_ref(), client, query).await.map_err(|e| parse_error(query, e))
     }
 }
@@ -352,5 +361,7 @@ mod tests {
         assert_eq!(refused("DECLARE c CURSOR FOR SELECT 1"), "only read-only queries are allowed here, not DECLARE");
         assert!(refused("SET datafusion.execution.target_partitions = 64").contains("server's"));
         assert!(refused("SET SESSION datafusion.runtime.memory_limit = '100G'").contains("server's"));
+        assert!(refused("SET \"datafusion.runtime.memory_limit\" = '100G'").contains("server's"));
+        assert_eq!(refused("SHOW"), "SHOW needs a setting's name");
     }
 }
