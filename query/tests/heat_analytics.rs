@@ -285,8 +285,8 @@ async fn check_tn_tx_and_ibm(engine: &QueryEngine) {
         assert_eq!((&r[0][..], &r[1][..], &r[2][..], &r[3][..], &r[4][..], &r[5][..], &r[6][..]), (d, tn, tx, "false", "false", "true", "true"));
     }
     // The last day's Tn window is only 75 % covered and closed long ago: no value.
-    let partial = rows(engine, "SELECT tn_c IS NULL, round(tn_completeness, 2) FROM daily_tn_tx WHERE network = 'blagnac' AND date = DATE '2025-07-14'").await;
-    assert_eq!(partial, [["true", "0.75"]]);
+    let partial = rows(engine, "SELECT tn_c IS NULL, round(tn_completeness, 2), tropical_night IS NULL FROM daily_tn_tx WHERE network = 'blagnac' AND date = DATE '2025-07-14'").await;
+    assert_eq!(partial, [["true", "0.75", "true"]], "nor a tropical-night flag from the partial minimum");
 
     let ibm = rows(engine, "SELECT date, round(ibmn_c, 2), round(ibmx_c, 2), tn_threshold_c, tx_threshold_c, canicule_criterion_met, provisional, window_first_day, window_last_day, ibm_alignment FROM ibm WHERE network = 'blagnac' ORDER BY date").await;
     assert_eq!(
