@@ -103,7 +103,7 @@ impl DemoOutput {
              \x20 {p} sql \"SELECT date, round(max(ibmn_c), 1) AS ibmn_c, round(max(ibmx_c), 1) AS ibmx_c, max(tn_threshold_c) AS sn_c, max(tx_threshold_c) AS sx_c, bool_or(canicule_criterion_met) AS canicule FROM ibm WHERE network = '{n}' GROUP BY date ORDER BY date\"\n\
              The alerts (a sensor on a spent battery and a frozen one are in the fleet; a heat wave: --scenario-file firmware-sim/scenarios/toulouse-heat-wave.toml):\n\
              \x20 curl -s {}api/alerts\n\
-             The status page: {}; the SQL tables and views: docs/sql.md",
+             The dashboard (map, sensors, networks, alerts): {}; the SQL tables and views: docs/sql.md",
             since.format("%Y-%m-%d %H:%M UTC"),
             took.as_secs_f64(),
             self.http.map_or_else(|| "http://127.0.0.1:8642/".to_owned(), |a| format!("http://{a}/")),

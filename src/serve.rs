@@ -40,6 +40,7 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
     // The HTTP port next: one that cannot be bound fails the start before any other work.
     let http_listener = ilot_dashboards::bind(&config.http).await?;
     let http_addr = http_listener.local_addr().context("the HTTP listener's address")?;
+    let scheme = http_listener.scheme();
     let credentials = ilot_dashboards::auth::credentials(&config.http);
     let postgres_listener = match config.postgres.enabled {
         true => Some(PostgresListener::bind(&config.postgres, &credentials).await?),
@@ -190,13 +191,14 @@ pub async fn run(mut config: Config, extras: Extras) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let http_state = Arc::new(HttpState { config: http_config, store: store.clone(), engine, registry: registry.clone(), health, prometheus, alerting, sql_rate });
+    let http_state = Arc::new(HttpState { config: http_config, store: store.clone(), engine, registry: registry.clone(), health, prometheus, alerting, sql_rate, map: Default::default() });
     let mut http_shutdown = shutdown_rx.clone();
     let http = tokio::spawn(serve_http(http_listener, http_state, async move { let _ = http_shutdown.changed().await; }));
 
     println!("ilot is running");
     println!("  MQTT intake      {}  topics {:?}", config.mqtt.url, config.mqtt.topics);
-    println!("  HTTP API         http://{http_addr}/  (status page; POST /api/sql, OpenAPI at /api/openapi.json, /healthz, /metrics)");
+    println!("  Dashboard        {scheme}://{http_addr}/  (map, sensors, networks, alerts; intake status at /status)");
+    println!("  HTTP API         {scheme}://{http_addr}/  (under /api/: POST /api/sql, OpenAPI at /api/openapi.json; /healthz, /metrics)");
     if let Some((url, _)) = &postgres {
         println!("  PostgreSQL       {url}");
     }

@@ -57,7 +57,7 @@ async fn the_demo_shows_two_nights_within_a_minute_and_a_restart_resends_duplica
     }
     let uhi = cli_sql(&config, &printed[0]);
     assert!(uhi.iter().any(|r| r["uhi_mean_c"].as_f64().is_some_and(|u| u > 0.5)), "a heat island at night: {uhi:?}");
-    assert!(demo.stdout.lock().unwrap().iter().any(|l| l.contains("HTTP API") && l.contains("status page")));
+    assert!(demo.stdout.lock().unwrap().iter().any(|l| l.contains("Dashboard") && l.contains("/status")));
 
     // The alerts it points to: the fleet's spent battery (and frozen sensor) in one
     // sensor-health alert for the network.

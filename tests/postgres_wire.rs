@@ -99,3 +99,27 @@ async fn psql_and_psycopg_query_the_postgresql_endpoint_read_only_over_tls() {
     assert!(out.status.success() && stdout.contains("all checks passed"), "psycopg:\n{stdout}\n{stderr}");
     assert_eq!(svc.health().await.0, 200, "still healthy after all that");
 }
+
+/// A client that takes part of a result and then goes silent (a suspended portal), or stops
+/// reading a large one, would hold its share of the query memory pool: the connection is closed
+/// after `postgres.unread_result_timeout_s`, and others are still served
+/// (`support/postgres_unread.py` speaks the protocol by hand: libpq cannot do either).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_left_unread_ends_its_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = free_port();
+    let mut spec = ServiceSpec::new(&dir.path().join("data"), Broker::Embedded(free_port()), &unique("unread"));
+    spec.extra_toml = format!("[postgres]\nenabled = true\nlisten = \"127.0.0.1:{pg}\"\nunread_result_timeout_s = 2\n");
+    let svc = Service::start(&spec);
+    svc.wait_healthy(Duration::from_secs(30)).await;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/postgres_unread.py");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("python3").arg(&script).env("PGHOST", "127.0.0.1").env("PGPORT", pg.to_string()).env("ILOT_UNREAD_TIMEOUT_S", "2").output().unwrap()
+    })
+    .await
+    .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && stdout.contains("all checks passed"), "unread results:\n{stdout}\n{stderr}");
+    println!("{stdout}");
+    assert_eq!(svc.metric("ilot_postgres_sessions_ended_total", "unread_result").await, 2.0, "both counted");
+}

@@ -65,7 +65,9 @@ pub enum RuleKind {
     Custom { sql: String },
 }
 
-mod defaults {
+/// The rule kinds' default settings (the dashboard's map judges sensor health by the
+/// `sensor_health` ones).
+pub mod defaults {
     use crate::level::Level;
 
     pub fn yellow_margin_c() -> f64 {

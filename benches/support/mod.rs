@@ -2,8 +2,9 @@
 //! process (analytics, real_data): environment knobs, a deterministic generator's random
 //! numbers, and a timed run of a command with its peak RSS.
 
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub fn env_or(name: &str, default: u64) -> u64 {
@@ -91,5 +92,51 @@ impl Ilot {
         let mut v = vec![self.bin.clone(), "--config".into(), self.config.display().to_string()];
         v.extend(args.iter().map(|s| s.to_string()));
         v
+    }
+}
+
+/// A started `ilot serve` or `ilot demo`: stopped (SIGTERM) when dropped, with the addresses it
+/// printed (`host:port`).
+pub struct Running {
+    child: Child,
+    pub http: String,
+    pub postgres: Option<String>,
+}
+
+impl Running {
+    /// Start `cmd` (logging at warn, the bench's ILOT_BENCH_* variables hidden) and wait for its
+    /// `HTTP API` line, and its `PostgreSQL` line too when `postgres`.
+    pub fn start(mut cmd: Command, postgres: bool) -> Running {
+        cmd.env("RUST_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("ILOT_BENCH")) {
+            cmd.env_remove(k);
+        }
+        let mut child = cmd.spawn().expect("spawn ilot");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let (mut http, mut pg) = (None, None);
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                let line = line.trim();
+                if let Some(rest) = line.strip_prefix("HTTP API") {
+                    http = Some(rest.split_whitespace().next().unwrap_or_default().trim_start_matches("http://").trim_end_matches('/').to_owned());
+                }
+                if let Some(rest) = line.strip_prefix("PostgreSQL") {
+                    pg = rest.split("postgresql://").nth(1).and_then(|r| r.split('/').next()).map(str::to_owned);
+                }
+                if http.is_some() && (pg.is_some() || !postgres) {
+                    let _ = tx.send((http.take(), pg.take()));
+                }
+            }
+        });
+        let (http, postgres) = rx.recv_timeout(Duration::from_secs(180)).expect("ilot printed its addresses");
+        Running { child, http: http.unwrap_or_default(), postgres }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
     }
 }

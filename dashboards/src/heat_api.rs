@@ -44,26 +44,26 @@ pub const QC_FLAGS: [(&str, u32); 7] = [
 /// Query-string parameters of the read endpoints (each endpoint uses some of them).
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct Params {
-    network: Option<String>,
-    sensor: Option<String>,
-    granularity: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
+    pub(crate) network: Option<String>,
+    pub(crate) sensor: Option<String>,
+    pub(crate) granularity: Option<String>,
+    pub(crate) from: Option<String>,
+    pub(crate) to: Option<String>,
 }
 
 /// Result rows as JSON objects.
-struct Rows {
-    rows: Vec<Map<String, Value>>,
+pub(crate) struct Rows {
+    pub(crate) rows: Vec<Map<String, Value>>,
     truncated: bool,
 }
 
 impl Rows {
-    fn respond(self, computed_with: Value) -> Response {
+    pub(crate) fn respond(self, computed_with: Value) -> Response {
         Json(json!({ "rows": self.rows, "truncated": self.truncated, "computed_with": computed_with })).into_response()
     }
 }
 
-async fn run(state: &HttpState, sql: &str, params: Vec<ScalarValue>) -> Result<Rows, ApiError> {
+pub(crate) async fn run(state: &HttpState, sql: &str, params: Vec<ScalarValue>) -> Result<Rows, ApiError> {
     let started = std::time::Instant::now();
     let result = state.engine.query_with_params(sql, params).await;
     metrics::histogram!("ilot_dashboard_query_seconds").record(started.elapsed().as_secs_f64());
@@ -77,7 +77,7 @@ async fn run(state: &HttpState, sql: &str, params: Vec<ScalarValue>) -> Result<R
     Ok(Rows { rows, truncated: result.truncated })
 }
 
-fn text(s: &str) -> ScalarValue {
+pub(crate) fn text(s: &str) -> ScalarValue {
     ScalarValue::Utf8(Some(s.to_owned()))
 }
 
@@ -85,7 +85,7 @@ fn epoch_days(d: NaiveDate) -> i32 {
     (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
 }
 
-fn date(d: NaiveDate) -> ScalarValue {
+pub(crate) fn date(d: NaiveDate) -> ScalarValue {
     ScalarValue::Date32(Some(epoch_days(d)))
 }
 
@@ -99,7 +99,7 @@ fn today() -> NaiveDate {
 }
 
 /// The network, checked against the registry.
-fn known_network(registry: &Registry, network: &str) -> Result<(), ApiError> {
+pub(crate) fn known_network(registry: &Registry, network: &str) -> Result<(), ApiError> {
     if registry.network_names().iter().any(|n| n == network) {
         Ok(())
     } else {

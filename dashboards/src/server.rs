@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::auth::{self, Access};
-use crate::{alerts_api, health, heat_api, openapi, registry_api, sql_api};
+use crate::{alerts_api, health, heat_api, map_api, openapi, registry_api, sql_api, web};
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -30,6 +30,12 @@ pub struct HttpConfig {
     /// Bearer token required on `/api/admin/*` (registry changes). Without it the admin API
     /// answers 403, except on a loopback address with no `token` either (the embedded demo).
     pub admin_token: Option<Secret>,
+    /// Server certificate chain (PEM). With `tls_key_file`, the listener speaks HTTPS only.
+    pub tls_cert_file: Option<std::path::PathBuf>,
+    /// The certificate's private key (PEM, PKCS#8, PKCS#1 or SEC1).
+    pub tls_key_file: Option<std::path::PathBuf>,
+    /// `[http.dashboard]`: base-map tiles, the citizen view, the refresh interval.
+    pub dashboard: crate::web::DashboardConfig,
     #[serde(skip)]
     pub disconnect_grace_ms: i64,
     #[serde(skip)]
@@ -38,7 +44,16 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:8642".parse().expect("valid address"), token: None, admin_token: None, disconnect_grace_ms: 0, max_silence_ms: None }
+        Self {
+            listen: "127.0.0.1:8642".parse().expect("valid address"),
+            token: None,
+            admin_token: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            dashboard: crate::web::DashboardConfig::default(),
+            disconnect_grace_ms: 0,
+            max_silence_ms: None,
+        }
     }
 }
 
@@ -63,7 +78,12 @@ impl HttpConfig {
         if self.admin_token.is_some() && self.admin_token == self.token {
             return Err(ConfigError::new("http.admin_token", "the same as http.token: every reader would be an administrator"));
         }
-        Ok(())
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(_), None) => return Err(ConfigError::new("http.tls_key_file", "required with http.tls_cert_file")),
+            (None, Some(_)) => return Err(ConfigError::new("http.tls_cert_file", "required with http.tls_key_file")),
+            _ => {}
+        }
+        self.dashboard.validate()
     }
 }
 
@@ -78,6 +98,8 @@ pub struct HttpState {
     pub alerting: Option<Arc<ilot_alerts::Alerting>>,
     /// `query.per_client_per_minute`, shared with the PostgreSQL endpoint.
     pub sql_rate: Arc<crate::rate_limit::SqlRateLimit>,
+    /// The dashboard map, computed at most once per [`crate::map_api::MAP_TTL`].
+    pub map: crate::map_api::MapCache,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +108,8 @@ pub enum HttpError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Bind(#[from] ilot_ingest::listen::ListenError),
+    #[error("http.tls_cert_file / tls_key_file: {0}")]
+    Tls(#[from] crate::tls::TlsError),
     #[error("HTTP server on {addr}: {error}")]
     Serve { addr: SocketAddr, error: std::io::Error },
 }
@@ -114,11 +138,14 @@ pub fn api_routes() -> Vec<ApiRoute> {
     vec![
         route(Method::GET, "/api/openapi.json", Public, openapi::get_openapi),
         route(Method::POST, "/api/sql", Reader, sql_api::post_sql),
+        route(Method::GET, "/api/public/map", Public, map_api::get_public_map),
+        route(Method::GET, "/api/map", Reader, map_api::get_map),
         route(Method::GET, "/api/networks", Reader, heat_api::get_networks),
         route(Method::GET, "/api/sensors", Reader, heat_api::get_sensors),
         route(Method::GET, "/api/networks/{network}/uhi", Reader, heat_api::get_network_uhi),
         route(Method::GET, "/api/networks/{network}/tn-tx", Reader, heat_api::get_tn_tx),
         route(Method::GET, "/api/networks/{network}/ibm", Reader, heat_api::get_ibm),
+        route(Method::GET, "/api/networks/{network}/calendar", Reader, map_api::get_calendar),
         route(Method::GET, "/api/sensors/{network}/{sensor}/uhi", Reader, heat_api::get_sensor_uhi),
         route(Method::GET, "/api/sensors/{network}/{sensor}/qc", Reader, heat_api::get_sensor_qc),
         route(Method::PUT, "/api/admin/sensors", Admin, registry_api::put_sensors),
@@ -161,7 +188,11 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(ADMIN_BODY_LIMIT))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin));
     Router::new()
-        .route("/", get(status_page))
+        .route("/", get(web::dashboard_page))
+        .route("/public", get(web::public_page))
+        .route("/status", get(web::status_page))
+        .route("/ui/config.json", get(web::get_config))
+        .route("/assets/{*file}", get(web::get_asset))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .merge(public)
@@ -170,29 +201,56 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .with_state(state)
 }
 
-/// The status page: intake health and counters, networks, latest readings, a SQL box. It
-/// reads the same public endpoints (`/healthz`, `/metrics`, `/api/sql`) as any client.
-async fn status_page() -> axum::response::Html<&'static str> {
-    axum::response::Html(include_str!("../assets/status.html"))
+/// A bound HTTP listener: plain, or HTTPS when certificates are configured.
+pub enum HttpListener {
+    Plain(tokio::net::TcpListener),
+    Tls(crate::tls::TlsListener),
 }
 
-/// The listener of a valid `config` (see [`HttpConfig::validate`]), bound at once: the service
-/// binds it before anything else starts, so a taken port fails the start with its address.
-pub async fn bind(config: &HttpConfig) -> Result<tokio::net::TcpListener, HttpError> {
+impl HttpListener {
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        match self {
+            HttpListener::Plain(l) => l.local_addr(),
+            HttpListener::Tls(l) => axum::serve::Listener::local_addr(l),
+        }
+    }
+
+    /// `https` or `http`, for the addresses the service prints.
+    pub fn scheme(&self) -> &'static str {
+        match self {
+            HttpListener::Plain(_) => "http",
+            HttpListener::Tls(_) => "https",
+        }
+    }
+}
+
+/// The listener of a valid `config` (see [`HttpConfig::validate`]), bound at once with its
+/// certificate loaded: the service binds it before anything else starts, so a taken port or a
+/// certificate that cannot load fails the start (never a plaintext fallback).
+pub async fn bind(config: &HttpConfig) -> Result<HttpListener, HttpError> {
     config.validate()?;
+    let tls = match (&config.tls_cert_file, &config.tls_key_file) {
+        (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key, &[b"h2", b"http/1.1"])?.0),
+        _ => None,
+    };
     let addr = config.listen;
-    Ok(tokio::net::TcpListener::bind(addr).await.map_err(|error| ilot_ingest::listen::ListenError::new(addr, "http.listen", error))?)
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|error| ilot_ingest::listen::ListenError::new(addr, "http.listen", error))?;
+    Ok(match tls {
+        Some(tls) => HttpListener::Tls(crate::tls::TlsListener::new(listener, tls).map_err(|error| HttpError::Serve { addr, error })?),
+        None => HttpListener::Plain(listener),
+    })
 }
 
 /// Serve on `listener` (from [`bind`]) until `shutdown` resolves.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: Arc<HttpState>,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), HttpError> {
+pub async fn serve(listener: HttpListener, state: Arc<HttpState>, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), HttpError> {
     let addr = listener.local_addr().map_err(|error| HttpError::Serve { addr: state.config.listen, error })?;
-    tracing::info!(%addr, "HTTP API listening");
+    tracing::info!(%addr, scheme = listener.scheme(), "HTTP API listening");
     // The client's address reaches the handlers (the SQL rate limit is per client).
     let service = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service).with_graceful_shutdown(shutdown).await.map_err(|error| HttpError::Serve { addr, error })
+    let served = match listener {
+        HttpListener::Plain(l) => axum::serve(l, service).with_graceful_shutdown(shutdown).await,
+        // tap_io: axum gives the client's address of any listener it wraps so.
+        HttpListener::Tls(l) => axum::serve(axum::serve::ListenerExt::tap_io(l, |_| {}), service).with_graceful_shutdown(shutdown).await,
+    };
+    served.map_err(|error| HttpError::Serve { addr, error })
 }

@@ -70,6 +70,8 @@ pub struct ServiceSpec {
     pub tls: bool,
     /// Extra lines of the `[mqtt]` section (e.g. `protocol = "5"`).
     pub mqtt_extra: String,
+    /// Extra lines of the `[http]` section (e.g. its TLS files).
+    pub http_extra: String,
     pub extra_toml: String,
 }
 
@@ -87,11 +89,13 @@ impl ServiceSpec {
             http_admin_token: None,
             tls: false,
             mqtt_extra: String::new(),
+            http_extra: String::new(),
             extra_toml: String::new(),
         }
     }
 
-    fn toml(&self) -> String {
+    /// The configuration file's text.
+    pub fn toml(&self) -> String {
         let (embedded, url) = match self.broker {
             Broker::Embedded(p) => (format!("[embedded_broker]\nenabled = true\nlisten = \"127.0.0.1:{p}\"\n"), String::new()),
             Broker::External(p) => {
@@ -107,12 +111,13 @@ impl ServiceSpec {
             "[mqtt]\n{url}client_id = \"{}\"\ntopics = [\"{}/{{network}}/{{sensor}}/reading\"]\n{group}{}\n\
              [intake]\ndisconnect_grace_s = 1\nmax_age_days = 3650\n\n\
              [storage]\ndata_dir = \"{}\"\npersist_interval_s = {}\npeer_refresh_s = 1\n{writer}\n\
-             [http]\nlisten = \"127.0.0.1:0\"\n{token}\n{embedded}\n{}",
+             [http]\nlisten = \"127.0.0.1:0\"\n{token}{}\n{embedded}\n{}",
             self.client_id,
             self.topic_prefix,
             self.mqtt_extra,
             self.data_dir.display(),
             self.persist_interval_s,
+            self.http_extra,
             self.extra_toml
         )
     }
@@ -208,7 +213,7 @@ impl Service {
             let status = child.wait().unwrap();
             return Err(format!("ilot {args:?} printed no HTTP address ({status})"));
         };
-        let http: SocketAddr = url.trim_start_matches("http://").trim_end_matches('/').parse().unwrap();
+        let http: SocketAddr = url.trim_start_matches("http://").trim_start_matches("https://").trim_end_matches('/').parse().unwrap();
         Ok(Service { child, http, config_file: config_file.to_owned(), token, stdout: lines })
     }
 

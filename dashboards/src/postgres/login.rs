@@ -8,9 +8,8 @@
 //!   every user is let in, as `admin`.
 //! - With TLS configured, a plaintext connection is refused at its start-up message.
 //! - Past `postgres.max_connections`, a connection is refused (SQLSTATE 53300).
-//! - A failed login ends the session: the client gets a FATAL error, the connection is closed
-//!   for writing, and whatever it sends afterwards is discarded until pgwire's start-up timeout
-//!   (pgwire alone would go on to accept its queries).
+//! - A failed login ends the session: the client gets a FATAL error, then the connection is
+//!   closed (the `watchdog` drops it; pgwire alone would go on to accept its queries).
 //!
 //! The scope of a session that logged in is kept in the connection's metadata under
 //! [`SCOPE_KEY`]; the query handlers run nothing without it.
@@ -164,6 +163,7 @@ impl Login {
         let error = ErrorInfo::new("FATAL".into(), code.into(), message);
         client.send(PgWireBackendMessage::ErrorResponse(error.into())).await?;
         client.close().await?;
+        super::watchdog::end();
         Ok(())
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! `mod` (configuration, TLS, the accept loop with its connection limit and graceful shutdown)
 //! → `login` (SCRAM-SHA-256 against the HTTP credentials, TLS required when configured) →
-//! `session` (what may run, and how: through the bounded `QueryEngine`).
+//! `session` (what may run, and how: through the bounded `QueryEngine`) → `watchdog` (a result
+//! left unread, or a refused login, ends its connection).
 //!
 //! Built on datafusion-postgres (its SQL rewriting, catalog and `SET`/`SHOW` handling) and
 //! pgwire, but with our own accept loop and start-up handler: its `serve()` accepts any
@@ -13,6 +14,7 @@
 pub mod login;
 pub mod rewrite;
 pub mod session;
+pub mod watchdog;
 
 use datafusion::prelude::SessionContext;
 use datafusion_postgres::pgwire::api::PgWireServerHandlers;
@@ -50,6 +52,9 @@ pub struct PostgresConfig {
     pub tls_key_file: Option<PathBuf>,
     /// Connections open at once; more are refused with SQLSTATE 53300.
     pub max_connections: usize,
+    /// A result of which no row is taken for this long (a client that stopped reading, a
+    /// portal left suspended) ends its connection: it holds query memory others need.
+    pub unread_result_timeout_s: u64,
 }
 
 impl Default for PostgresConfig {
@@ -60,6 +65,7 @@ impl Default for PostgresConfig {
             tls_cert_file: None,
             tls_key_file: None,
             max_connections: 64,
+            unread_result_timeout_s: 300,
         }
     }
 }
@@ -97,6 +103,9 @@ impl PostgresConfig {
         if self.max_connections == 0 {
             return Err(ConfigError::new("postgres.max_connections", "must be at least 1"));
         }
+        if self.unread_result_timeout_s == 0 {
+            return Err(ConfigError::new("postgres.unread_result_timeout_s", "must be at least 1"));
+        }
         Ok(())
     }
 }
@@ -107,6 +116,7 @@ pub struct PostgresListener {
     listener: TcpListener,
     tls: Option<(tokio_rustls::TlsAcceptor, Vec<u8>)>,
     max_connections: usize,
+    unread_result_timeout_s: u64,
 }
 
 impl PostgresListener {
@@ -119,7 +129,7 @@ impl PostgresListener {
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|error| ilot_ingest::listen::ListenError::new(config.listen, "postgres.listen", error))?;
-        Ok(Self { listener, tls, max_connections: config.max_connections })
+        Ok(Self { listener, tls, max_connections: config.max_connections, unread_result_timeout_s: config.unread_result_timeout_s })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -131,28 +141,10 @@ impl PostgresListener {
     }
 }
 
+/// PostgreSQL 17's direct TLS (sslnegotiation=direct) requires the `postgresql` ALPN protocol.
 fn load_tls(cert: &std::path::Path, key: &std::path::Path) -> Result<(tokio_rustls::TlsAcceptor, Vec<u8>), PostgresError> {
-    let read = |path: &std::path::Path| std::fs::read(path).map_err(|e| PostgresError::Tls(format!("{}: {e}", path.display())));
-    let cert_pem = read(cert)?;
-    let chain = rustls_pemfile::certs(&mut cert_pem.as_slice())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| PostgresError::Tls(format!("{}: {e}", cert.display())))?;
-    if chain.is_empty() {
-        return Err(PostgresError::Tls(format!("{}: no certificate in it", cert.display())));
-    }
-    let key_pem = read(key)?;
-    let private_key = rustls_pemfile::private_key(&mut key_pem.as_slice())
-        .map_err(|e| PostgresError::Tls(format!("{}: {e}", key.display())))?
-        .ok_or_else(|| PostgresError::Tls(format!("{}: no private key in it", key.display())))?;
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| PostgresError::Tls(e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(chain, private_key)
-        .map_err(|e| PostgresError::Tls(e.to_string()))?;
-    // PostgreSQL 17's direct TLS (sslnegotiation=direct) requires this ALPN protocol.
-    config.alpn_protocols = vec![b"postgresql".to_vec()];
-    Ok((tokio_rustls::TlsAcceptor::from(Arc::new(config)), cert_pem))
+    let (config, cert_pem) = crate::tls::server_config(cert, key, &[b"postgresql"]).map_err(|e| PostgresError::Tls(e.to_string()))?;
+    Ok((tokio_rustls::TlsAcceptor::from(config), cert_pem))
 }
 
 /// The handlers of every connection of one endpoint.
@@ -226,6 +218,7 @@ pub async fn serve(
     tracing::info!(%addr, tls = listener.tls.is_some(), open = credentials.is_empty(), "PostgreSQL endpoint listening");
 
     let limit = Arc::new(Semaphore::new(listener.max_connections));
+    let unread_timeout = Duration::from_secs(listener.unread_result_timeout_s);
     let tls = listener.tls.map(|(acceptor, _)| acceptor);
     let mut sessions = JoinSet::new();
     tokio::pin!(shutdown);
@@ -255,8 +248,11 @@ pub async fn serve(
         let tls = tls.clone();
         sessions.spawn(async move {
             let _open = permit.map(OpenSession::new);
-            if let Err(e) = datafusion_postgres::pgwire::tokio::process_socket(socket, tls, handlers).await {
-                tracing::debug!(%peer, error = %e, "PostgreSQL session ended with an error");
+            match watchdog::watch(datafusion_postgres::pgwire::tokio::process_socket(socket, tls, handlers), unread_timeout).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "PostgreSQL session ended with an error"),
+                Err(watchdog::Ended::UnreadResult) => tracing::info!(%peer, timeout_s = unread_timeout.as_secs(), "PostgreSQL session closed: a result left unread"),
+                Err(watchdog::Ended::LoginRefused) => {}
             }
         });
     }

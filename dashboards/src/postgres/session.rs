@@ -162,9 +162,12 @@ fn encode(result: QueryResult, format: &Format, client: &(impl ClientInfo + ?Siz
     let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
     let fields = Arc::new(arrow_schema_to_pg_fields(&result.schema, format, Some(options))?);
     let (batches, row_fields) = (result.batches.clone(), fields.clone());
-    // The rows are encoded as they are sent; the result's memory reservation lives as long.
+    // The rows are encoded as they are sent; the result's memory reservation lives as long,
+    // and the connection's watchdog ends it if the client stops taking them.
+    let held = super::watchdog::hold();
     let rows = stream::iter(batches).flat_map(move |batch| {
         let _reservation = &result;
+        held.progress();
         stream::iter(encode_recordbatch(row_fields.clone(), batch))
     });
     Ok(Response::Query(QueryResponse::new(fields, rows)))

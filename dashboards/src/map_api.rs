@@ -1,0 +1,277 @@
+//! What the dashboard's map and calendar draw (reader token), and the citizen view's aggregate:
+//!
+//! - `GET /api/map[?network=]`: every registered sensor with a position as a GeoJSON Feature
+//!   (RFC 7946: `[lon, lat]`), with its newest reading, its health and its newest nights of heat
+//!   island (`sql/map.sql` says how each is computed; `computed_with` repeats it).
+//! - `GET /api/networks/{network}/calendar?from=&to=`: one row per day, the night's UHImax and
+//!   the canicule indicators against the département's thresholds (`sql/network_calendar.sql`).
+//! - `GET /api/public/map` (no token, only with `http.dashboard.public_view`; 404 otherwise):
+//!   the map aggregated into grid cells, with no sensor identity, battery or QC detail, and the
+//!   heat alerts in force (not the technicians' sensor-health alerts).
+//!
+//! Ten thousand sensors and fifty dashboards polling: the map is computed at most once per
+//! [`MAP_TTL`] (one computation at a time; others wait for it, then share it) and every answer
+//! is kept as bytes, plain and gzip ([`crate::web::Encoded`]).
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use ilot_query::ScalarValue;
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::HttpState;
+use crate::error::ApiError;
+use crate::heat_api::{DateRange, Params, date, known_network, run, text};
+use crate::web::Encoded;
+
+/// How long a computed map is served before the next request recomputes it.
+pub const MAP_TTL: Duration = Duration::from_secs(15);
+/// How many nights back (from the oldest network's newest reading) the map looks for UHI.
+const NIGHTS_BACK: u64 = 3;
+
+const MAP_SQL: &str = include_str!("sql/map.sql");
+const CALENDAR_SQL: &str = include_str!("sql/network_calendar.sql");
+
+/// One computed map: its features by network, and the answers already encoded from them.
+struct MapSnapshot {
+    computed: Instant,
+    computed_at: DateTime<Utc>,
+    features: Vec<(String, Value)>,
+    answers: Mutex<HashMap<Answer, Arc<Encoded>>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Answer {
+    Sensors(Option<String>),
+    Public,
+}
+
+/// The map, computed at most once per [`MAP_TTL`].
+#[derive(Default)]
+pub struct MapCache {
+    current: Mutex<Option<Arc<MapSnapshot>>>,
+    computing: tokio::sync::Mutex<()>,
+}
+
+impl MapCache {
+    fn fresh(&self) -> Option<Arc<MapSnapshot>> {
+        let current = self.current.lock().expect("map cache lock").clone();
+        current.filter(|s| s.computed.elapsed() < MAP_TTL)
+    }
+
+    async fn snapshot(&self, state: &HttpState) -> Result<Arc<MapSnapshot>, ApiError> {
+        if let Some(s) = self.fresh() {
+            return Ok(s);
+        }
+        let _one_at_a_time = self.computing.lock().await;
+        if let Some(s) = self.fresh() {
+            return Ok(s);
+        }
+        let snapshot = Arc::new(compute(state).await?);
+        *self.current.lock().expect("map cache lock") = Some(snapshot.clone());
+        Ok(snapshot)
+    }
+
+    async fn answer(&self, state: &HttpState, answer: Answer) -> Result<Arc<Encoded>, ApiError> {
+        let snapshot = self.snapshot(state).await?;
+        if let Some(encoded) = snapshot.answers.lock().expect("map answers lock").get(&answer) {
+            return Ok(encoded.clone());
+        }
+        let body = match &answer {
+            Answer::Sensors(network) => sensors_answer(&snapshot, network.as_deref()),
+            Answer::Public => public_answer(&snapshot, state),
+        };
+        let encoded = Arc::new(Encoded::new(serde_json::to_vec(&body).map_err(|e| ApiError::internal("render", e.to_string()))?));
+        snapshot.answers.lock().expect("map answers lock").insert(answer, encoded.clone());
+        Ok(encoded)
+    }
+}
+
+/// The QC bits a map shows by name (`heat_api::QC_FLAGS`).
+fn flag_names(bits: u64) -> Vec<&'static str> {
+    crate::heat_api::QC_FLAGS.iter().filter(|(_, bit)| bits & u64::from(*bit) != 0).map(|(name, _)| *name).collect()
+}
+
+fn health(row: &Map<String, Value>) -> &'static str {
+    let is = |k: &str| row.get(k).and_then(Value::as_bool).unwrap_or(false);
+    if row.get("ts").is_none_or(Value::is_null) {
+        "no_data"
+    } else if is("silent") {
+        "silent"
+    } else if is("stuck") {
+        "stuck"
+    } else if is("low_battery") {
+        "low_battery"
+    } else {
+        "ok"
+    }
+}
+
+async fn compute(state: &HttpState) -> Result<MapSnapshot, ApiError> {
+    let started = Instant::now();
+    let newest = run(state, "SELECT min(newest) AS oldest FROM (SELECT max(ts) AS newest FROM latest_readings GROUP BY network)", Vec::new()).await?;
+    let oldest = newest.rows.first().and_then(|r| r.get("oldest")).and_then(Value::as_str).and_then(|t| t.get(..10)).and_then(|d| d.parse::<NaiveDate>().ok());
+    let since = oldest.unwrap_or_else(|| Utc::now().date_naive()).checked_sub_days(Days::new(NIGHTS_BACK)).unwrap_or(NaiveDate::MIN);
+    let silent_cadences = i64::from(ilot_alerts::rule::defaults::silent_cadences());
+    let params = vec![date(since), ScalarValue::Int64(Some(silent_cadences)), ScalarValue::Float64(Some(ilot_alerts::rule::defaults::battery_low_v()))];
+    let result = run(state, MAP_SQL, params).await?;
+    let features = result
+        .rows
+        .into_iter()
+        .map(|mut row| {
+            let (lat, lon) = (row.remove("lat").unwrap_or_default(), row.remove("lon").unwrap_or_default());
+            let qc = row.get("qc_flags").and_then(Value::as_u64).map(flag_names);
+            row.insert("health".into(), health(&row).into());
+            row.insert("qc".into(), qc.map_or(Value::Null, |q| json!(q)));
+            let network = row.get("network").and_then(Value::as_str).unwrap_or_default().to_owned();
+            (network, json!({ "type": "Feature", "geometry": { "type": "Point", "coordinates": [lon, lat] }, "properties": row }))
+        })
+        .collect();
+    metrics::histogram!("ilot_dashboard_map_seconds").record(started.elapsed().as_secs_f64());
+    Ok(MapSnapshot { computed: Instant::now(), computed_at: Utc::now(), features, answers: Mutex::default() })
+}
+
+fn computed_with() -> Value {
+    json!({
+        "latest": "newest measurement time (ts) per sensor, from the latest_readings cache",
+        "health": format!(
+            "silent: newest reading more than {} cadences older than its network's newest reading; stuck: newest reading flagged STUCK; \
+             low_battery: newest battery voltage under {} V (the sensor_health rule's defaults)",
+            ilot_alerts::rule::defaults::silent_cadences(),
+            ilot_alerts::rule::defaults::battery_low_v()
+        ),
+        "latest_night": "newest night in uhi_night_summary (may be in progress; no completeness rule)",
+        "complete_night": "newest night in uhi_nightly (>= 80 % of its hours valid)",
+        "cache_s": MAP_TTL.as_secs(),
+    })
+}
+
+fn sensors_answer(snapshot: &MapSnapshot, network: Option<&str>) -> Value {
+    let features: Vec<&Value> = snapshot.features.iter().filter(|(n, _)| network.is_none_or(|w| w == n)).map(|(_, f)| f).collect();
+    json!({
+        "type": "FeatureCollection",
+        "features": features,
+        "computed_at": snapshot.computed_at.to_rfc3339(),
+        "computed_with": computed_with(),
+    })
+}
+
+/// Grid cells of the citizen view, in degrees of latitude (about 1.1 km); longitude cells are
+/// widened by 1/cos(latitude) so that cells are about square.
+const CELL_DEG: f64 = 0.01;
+
+#[derive(Default)]
+struct Cell {
+    sensors: u32,
+    temperatures: Vec<f64>,
+    uhi: Vec<f64>,
+    lat: f64,
+    lon: f64,
+}
+
+fn mean(values: &[f64]) -> Value {
+    if values.is_empty() { Value::Null } else { json!((values.iter().sum::<f64>() / values.len() as f64 * 10.0).round() / 10.0) }
+}
+
+/// The citizen view: cells, never sensors. A cell's temperature is the mean of its current,
+/// QC-passed readings of sensors that are not silent; its heat island the mean of the newest
+/// complete night.
+fn public_answer(snapshot: &MapSnapshot, state: &HttpState) -> Value {
+    let mut cells: BTreeMap<(String, i64, i64), Cell> = BTreeMap::new();
+    for (network, feature) in &snapshot.features {
+        let p = &feature["properties"];
+        let [lon, lat] = [&feature["geometry"]["coordinates"][0], &feature["geometry"]["coordinates"][1]].map(|v| v.as_f64().unwrap_or(f64::NAN));
+        if !lat.is_finite() || !lon.is_finite() {
+            continue;
+        }
+        let lon_deg = CELL_DEG / lat.to_radians().cos().max(0.1);
+        let (row, col) = ((lat / CELL_DEG).floor() as i64, (lon / lon_deg).floor() as i64);
+        let cell = cells.entry((network.clone(), row, col)).or_default();
+        cell.sensors += 1;
+        cell.lat = (row as f64 + 0.5) * CELL_DEG;
+        cell.lon = (col as f64 + 0.5) * lon_deg;
+        let passed = p["qc_flags"].as_u64().is_some_and(|f| f & u64::from(ilot_ingest::qc::TEMPERATURE_FAILURES) == 0);
+        if passed && p["health"] == "ok" {
+            cell.temperatures.extend(p["temperature_c"].as_f64());
+        }
+        cell.uhi.extend(p["complete_night_uhi_mean_c"].as_f64());
+    }
+    let features: Vec<Value> = cells
+        .into_iter()
+        .map(|((network, _, _), c)| {
+            json!({
+                "type": "Feature",
+                "geometry": { "type": "Point", "coordinates": [(c.lon * 1e4).round() / 1e4, (c.lat * 1e4).round() / 1e4] },
+                "properties": { "network": network, "sensors": c.sensors, "temperature_c": mean(&c.temperatures), "night_uhi_mean_c": mean(&c.uhi) },
+            })
+        })
+        .collect();
+    json!({
+        "type": "FeatureCollection",
+        "features": features,
+        "alerts": public_alerts(state),
+        "computed_at": snapshot.computed_at.to_rfc3339(),
+        "computed_with": {
+            "cells": format!("{CELL_DEG}° of latitude (about 1.1 km), longitude widened to square cells; cell centres, never sensor positions"),
+            "temperature_c": "mean of the cell's newest QC-passed readings from sensors that are reporting",
+            "night_uhi_mean_c": "mean of the cell's sensors' newest complete night of heat island (uhi_nightly)",
+        },
+    })
+}
+
+/// The heat alerts in force, as a citizen may read them: level, area, since when, the summary.
+fn public_alerts(state: &HttpState) -> Value {
+    let Some(alerting) = &state.alerting else { return json!([]) };
+    let Ok(alerts) = alerting.store.alerts(true) else { return json!([]) };
+    let list: Vec<Value> = alerts
+        .iter()
+        .filter_map(|alert| {
+            let payload: Value = serde_json::from_str(&alerting.store.latest_event(&alert.id).ok()??.payload).ok()?;
+            let data = &payload["data"];
+            (data["rule"]["kind"] != "sensor_health").then(|| {
+                json!({ "level": alert.level, "area": alert.area, "kind": data["rule"]["kind"], "onset": data["onset"], "summary": data["summary"] })
+            })
+        })
+        .collect();
+    Value::Array(list)
+}
+
+/// `GET /api/map[?network=]`.
+pub async fn get_map(State(state): State<Arc<HttpState>>, Query(params): Query<Params>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if let Some(network) = params.network.as_deref() {
+        known_network(&state.registry.snapshot(), network)?;
+    }
+    let encoded = state.map.answer(&state, Answer::Sensors(params.network.clone())).await?;
+    Ok(encoded.respond(&headers, "application/geo+json", "private, max-age=15"))
+}
+
+/// `GET /api/public/map`: 404 unless `http.dashboard.public_view`.
+pub async fn get_public_map(State(state): State<Arc<HttpState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if !state.config.dashboard.public_view {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "public_view_disabled", "the citizen view is off (http.dashboard.public_view)"));
+    }
+    let encoded = state.map.answer(&state, Answer::Public).await?;
+    Ok(encoded.respond(&headers, "application/geo+json", "public, max-age=15"))
+}
+
+/// `GET /api/networks/{network}/calendar?from=&to=` (default: the 62 days up to today).
+pub async fn get_calendar(State(state): State<Arc<HttpState>>, Path(network): Path<String>, Query(params): Query<Params>) -> Result<Response, ApiError> {
+    let registry = state.registry.snapshot();
+    known_network(&registry, &network)?;
+    let range = DateRange::resolve(params.from.as_deref(), params.to.as_deref(), 62)?;
+    let result = run(&state, CALENDAR_SQL, vec![text(&network), date(range.from), date(range.to)]).await?;
+    let settings = registry.settings(&network);
+    let mut computed_with = Map::new();
+    computed_with.insert("network".into(), network.clone().into());
+    computed_with.insert("from".into(), range.from.to_string().into());
+    computed_with.insert("to".into(), range.to.to_string().into());
+    computed_with.insert("uhi".into(), "uhi_nightly: nights with >= 80 % of their hours valid; uhi_max_c is the largest station UHImax".into());
+    computed_with.insert("ibm".into(), "ibm: the warmest station's IBMn / IBMx, and the stations meeting IBMn >= Sn and IBMx >= Sx".into());
+    computed_with.insert("thresholds".into(), serde_json::to_value(settings.thresholds()).unwrap_or_default());
+    computed_with.insert("ibm_alignment".into(), settings.ibm_alignment.as_str().into());
+    Ok(result.respond(Value::Object(computed_with)))
+}
