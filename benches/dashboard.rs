@@ -163,7 +163,7 @@ fn main() {
         args.extend(files.iter().map(String::as_str));
         let r = run(&ilot.argv(&args));
         assert!(r.ok, "ilot import: {}", r.stderr);
-        println!("import: {rows} readings in {:.1} s", r.secs);
+        println!("import: {rows} readings in {:.1} s, peak RSS {:.0} MiB; {}", r.secs, r.rss_mib, r.stdout.trim());
         std::fs::write(&imported, rows.to_string()).unwrap();
     }
 

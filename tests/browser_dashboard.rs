@@ -34,8 +34,9 @@ async fn the_dashboard_shows_the_map_a_sensor_a_network_and_the_heat_wave_alert_
 
     let dir = tempfile::tempdir().unwrap();
     let config = demo_config(dir.path(), 0, free_port());
-    // Refreshed every 2 s (the alert must appear on the open page), citizen view on.
-    let toml = std::fs::read_to_string(&config).unwrap() + "\n[http.dashboard]\nrefresh_s = 2\npublic_view = true\n";
+    // Refreshed every 2 s (the alert must appear on the open page), citizen view on with cells
+    // wide enough for 16 sensors to fill some with 3 or more.
+    let toml = std::fs::read_to_string(&config).unwrap() + "\n[http.dashboard]\nrefresh_s = 2\npublic_view = true\npublic_cell_m = 10000\n";
     std::fs::write(&config, toml).unwrap();
     let scenario = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("firmware-sim/scenarios/toulouse-heat-wave.toml")).unwrap();
     let scenario_file = dir.path().join("heat-wave.toml");

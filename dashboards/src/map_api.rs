@@ -50,11 +50,15 @@ enum Answer {
     Public,
 }
 
-/// The map, computed at most once per [`MAP_TTL`].
+/// How long a failed computation answers for the requests that waited on it, and the next.
+const FAILURE_TTL: Duration = Duration::from_secs(2);
+
+/// The map, computed at most once per [`MAP_TTL`] (a failure, once per [`FAILURE_TTL`]).
 #[derive(Default)]
 pub struct MapCache {
     current: Mutex<Option<Arc<MapSnapshot>>>,
     computing: tokio::sync::Mutex<()>,
+    failed: Mutex<Option<(Instant, ApiError)>>,
 }
 
 impl MapCache {
@@ -71,9 +75,22 @@ impl MapCache {
         if let Some(s) = self.fresh() {
             return Ok(s);
         }
-        let snapshot = Arc::new(compute(state).await?);
-        *self.current.lock().expect("map cache lock") = Some(snapshot.clone());
-        Ok(snapshot)
+        // Clients that queued behind a failed computation share its error, not one query each.
+        if let Some((at, error)) = self.failed.lock().expect("map cache lock").as_ref().filter(|(at, _)| at.elapsed() < FAILURE_TTL) {
+            tracing::debug!(age_ms = at.elapsed().as_millis() as u64, "map: the last computation failed");
+            return Err(error.clone());
+        }
+        match compute(state).await {
+            Ok(snapshot) => {
+                let snapshot = Arc::new(snapshot);
+                *self.current.lock().expect("map cache lock") = Some(snapshot.clone());
+                Ok(snapshot)
+            }
+            Err(error) => {
+                *self.failed.lock().expect("map cache lock") = Some((Instant::now(), error.clone()));
+                Err(error)
+            }
+        }
     }
 
     async fn answer(&self, state: &HttpState, answer: Answer) -> Result<Arc<Encoded>, ApiError> {
@@ -113,7 +130,7 @@ fn health(row: &Map<String, Value>) -> &'static str {
 
 async fn compute(state: &HttpState) -> Result<MapSnapshot, ApiError> {
     let started = Instant::now();
-    let newest = run(state, "SELECT min(newest) AS oldest FROM (SELECT max(ts) AS newest FROM latest_readings GROUP BY network)", Vec::new()).await?;
+    let newest = run(state, "SELECT min(newest) AS oldest FROM (SELECT max(ts) AS newest FROM latest_readings WHERE qc_flags & 8 = 0 GROUP BY network)", Vec::new()).await?;
     let oldest = newest.rows.first().and_then(|r| r.get("oldest")).and_then(Value::as_str).and_then(|t| t.get(..10)).and_then(|d| d.parse::<NaiveDate>().ok());
     let since = oldest.unwrap_or_else(|| Utc::now().date_naive()).checked_sub_days(Days::new(NIGHTS_BACK)).unwrap_or(NaiveDate::MIN);
     let silent_cadences = i64::from(ilot_alerts::rule::defaults::silent_cadences());
@@ -160,15 +177,12 @@ fn sensors_answer(snapshot: &MapSnapshot, network: Option<&str>) -> Value {
     })
 }
 
-/// Grid cells of the citizen view, in degrees of latitude (about 1.1 km); longitude cells are
-/// widened by 1/cos(latitude) so that cells are about square.
-const CELL_DEG: f64 = 0.01;
-
 #[derive(Default)]
 struct Cell {
     sensors: u32,
     temperatures: Vec<f64>,
     uhi: Vec<f64>,
+    as_of: Option<String>,
     lat: f64,
     lon: f64,
 }
@@ -177,10 +191,21 @@ fn mean(values: &[f64]) -> Value {
     if values.is_empty() { Value::Null } else { json!((values.iter().sum::<f64>() / values.len() as f64 * 10.0).round() / 10.0) }
 }
 
-/// The citizen view: cells, never sensors. A cell's temperature is the mean of its current,
-/// QC-passed readings of sensors that are not silent; its heat island the mean of the newest
-/// complete night.
+/// The citizen view: cells of `http.dashboard.public_cell_m`, never sensors, and only cells of
+/// at least `public_min_sensors` (a cell of one sensor would publish that sensor). A cell's
+/// temperature is the mean of its sensors' current, QC-passed readings from sensors that are
+/// reporting; its heat island the mean over its urban sensors of one night per network (the
+/// newest complete one), which the answer names.
 fn public_answer(snapshot: &MapSnapshot, state: &HttpState) -> Value {
+    let dashboard = &state.config.dashboard;
+    let cell_deg = f64::from(dashboard.public_cell_m) / 111_320.0;
+    let mut nights: BTreeMap<&str, &str> = BTreeMap::new();
+    for (network, feature) in &snapshot.features {
+        if let Some(night) = feature["properties"]["complete_night"].as_str() {
+            let newest = nights.entry(network.as_str()).or_insert(night);
+            *newest = (*newest).max(night);
+        }
+    }
     let mut cells: BTreeMap<(String, i64, i64), Cell> = BTreeMap::new();
     for (network, feature) in &snapshot.features {
         let p = &feature["properties"];
@@ -188,37 +213,42 @@ fn public_answer(snapshot: &MapSnapshot, state: &HttpState) -> Value {
         if !lat.is_finite() || !lon.is_finite() {
             continue;
         }
-        let lon_deg = CELL_DEG / lat.to_radians().cos().max(0.1);
-        let (row, col) = ((lat / CELL_DEG).floor() as i64, (lon / lon_deg).floor() as i64);
+        let lon_deg = cell_deg / lat.to_radians().cos().max(0.1);
+        let (row, col) = ((lat / cell_deg).floor() as i64, (lon / lon_deg).floor() as i64);
         let cell = cells.entry((network.clone(), row, col)).or_default();
         cell.sensors += 1;
-        cell.lat = (row as f64 + 0.5) * CELL_DEG;
+        cell.lat = (row as f64 + 0.5) * cell_deg;
         cell.lon = (col as f64 + 0.5) * lon_deg;
         let passed = p["qc_flags"].as_u64().is_some_and(|f| f & u64::from(ilot_ingest::qc::TEMPERATURE_FAILURES) == 0);
         if passed && p["health"] == "ok" {
             cell.temperatures.extend(p["temperature_c"].as_f64());
+            cell.as_of = cell.as_of.take().max(p["ts"].as_str().map(str::to_owned));
         }
-        cell.uhi.extend(p["complete_night_uhi_mean_c"].as_f64());
+        if p["role"] != "rural" && p["complete_night"].as_str().is_some_and(|n| nights.get(network.as_str()) == Some(&n)) {
+            cell.uhi.extend(p["complete_night_uhi_mean_c"].as_f64());
+        }
     }
     let features: Vec<Value> = cells
         .into_iter()
+        .filter(|(_, c)| c.sensors >= dashboard.public_min_sensors)
         .map(|((network, _, _), c)| {
             json!({
                 "type": "Feature",
                 "geometry": { "type": "Point", "coordinates": [(c.lon * 1e4).round() / 1e4, (c.lat * 1e4).round() / 1e4] },
-                "properties": { "network": network, "sensors": c.sensors, "temperature_c": mean(&c.temperatures), "night_uhi_mean_c": mean(&c.uhi) },
+                "properties": { "network": network, "sensors": c.sensors, "temperature_c": mean(&c.temperatures), "as_of": c.as_of, "night_uhi_mean_c": mean(&c.uhi) },
             })
         })
         .collect();
     json!({
         "type": "FeatureCollection",
         "features": features,
+        "nights": nights,
         "alerts": public_alerts(state),
         "computed_at": snapshot.computed_at.to_rfc3339(),
         "computed_with": {
-            "cells": format!("{CELL_DEG}° of latitude (about 1.1 km), longitude widened to square cells; cell centres, never sensor positions"),
-            "temperature_c": "mean of the cell's newest QC-passed readings from sensors that are reporting",
-            "night_uhi_mean_c": "mean of the cell's sensors' newest complete night of heat island (uhi_nightly)",
+            "cells": format!("{} m squares (cell centres, never sensor positions); cells of fewer than {} sensors are left out", dashboard.public_cell_m, dashboard.public_min_sensors),
+            "temperature_c": "mean of the cell's newest QC-passed readings from sensors that are reporting; as_of: the newest of them",
+            "night_uhi_mean_c": "mean of the cell's urban sensors' heat island (uhi_nightly) on the network's newest complete night (`nights`)",
         },
     })
 }
@@ -269,8 +299,14 @@ pub async fn get_calendar(State(state): State<Arc<HttpState>>, Path(network): Pa
     computed_with.insert("network".into(), network.clone().into());
     computed_with.insert("from".into(), range.from.to_string().into());
     computed_with.insert("to".into(), range.to.to_string().into());
-    computed_with.insert("uhi".into(), "uhi_nightly: nights with >= 80 % of their hours valid; uhi_max_c is the largest station UHImax".into());
-    computed_with.insert("ibm".into(), "ibm: the warmest station's IBMn / IBMx, and the stations meeting IBMn >= Sn and IBMx >= Sx".into());
+    computed_with.insert(
+        "uhi".into(),
+        "uhi_nightly over the urban stations: the night that starts on the evening of `day` (>= 80 % of its hours valid); uhi_max_c is the largest station UHImax".into(),
+    );
+    computed_with.insert(
+        "ibm".into(),
+        "ibm: the 3-day window of `day`; the highest IBMn and the highest IBMx over the stations (possibly two), and the stations meeting IBMn >= Sn and IBMx >= Sx".into(),
+    );
     computed_with.insert("thresholds".into(), serde_json::to_value(settings.thresholds()).unwrap_or_default());
     computed_with.insert("ibm_alignment".into(), settings.ibm_alignment.as_str().into());
     Ok(result.respond(Value::Object(computed_with)))

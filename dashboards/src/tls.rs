@@ -1,8 +1,8 @@
 //! TLS for ilot's listeners, HTTP and PostgreSQL wire: the certificate and key are loaded when
 //! the listener is bound, so a file that cannot load stops the start (never a plaintext
 //! fallback); and the HTTP listener's TLS accept loop ([`TlsListener`]), where handshakes run
-//! side by side under a time limit (a client that never finishes its handshake holds nothing
-//! but its own task).
+//! side by side under a time limit, at most 256 at once (a client that never finishes its
+//! handshake holds one slot for 10 s, nothing else).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -41,6 +41,8 @@ pub fn server_config(cert: &Path, key: &Path, alpn: &[&[u8]]) -> Result<(Arc<rus
 
 /// How long a client has to finish its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Handshakes in progress at once; past it, accepting waits (the kernel's backlog holds the rest).
+const HANDSHAKES_AT_ONCE: usize = 256;
 
 /// TCP connections on a bound listener, handed to the HTTP server once their handshake is
 /// done. Handshakes that fail or time out are counted (`ilot_http_tls_handshakes_failed_total`)
@@ -56,8 +58,10 @@ impl TlsListener {
         let local = listener.local_addr()?;
         let acceptor = tokio_rustls::TlsAcceptor::from(config);
         let (done, ready) = tokio::sync::mpsc::channel(64);
+        let handshakes = Arc::new(tokio::sync::Semaphore::new(HANDSHAKES_AT_ONCE));
         let accepting = tokio::spawn(async move {
             loop {
+                let Ok(slot) = handshakes.clone().acquire_owned().await else { return };
                 let (socket, peer) = match listener.accept().await {
                     Ok(accepted) => accepted,
                     Err(e) => {
@@ -68,7 +72,9 @@ impl TlsListener {
                 };
                 let (acceptor, done) = (acceptor.clone(), done.clone());
                 tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {
+                    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await;
+                    drop(slot);
+                    match handshake {
                         Ok(Ok(stream)) => {
                             let _ = done.send((stream, peer)).await;
                         }

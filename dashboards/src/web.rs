@@ -30,13 +30,18 @@ pub struct DashboardConfig {
     pub tiles_max_zoom: u8,
     /// Serve the citizen view (`/public`, `/api/public/map`) without a token.
     pub public_view: bool,
+    /// The citizen view's cells: squares of this many metres.
+    pub public_cell_m: u32,
+    /// Cells with fewer sensors are left out of the citizen view (one sensor's cell would
+    /// publish that sensor).
+    pub public_min_sensors: u32,
     /// How often an open dashboard refreshes its data, in seconds.
     pub refresh_s: u32,
 }
 
 impl Default for DashboardConfig {
     fn default() -> Self {
-        Self { tiles_url: None, tiles_attribution: None, tiles_max_zoom: 19, public_view: false, refresh_s: 30 }
+        Self { tiles_url: None, tiles_attribution: None, tiles_max_zoom: 19, public_view: false, public_cell_m: 1000, public_min_sensors: 3, refresh_s: 30 }
     }
 }
 
@@ -44,7 +49,8 @@ impl DashboardConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if let Some(url) = &self.tiles_url {
             let origin = tile_origin(url).ok_or_else(|| ConfigError::new("http.dashboard.tiles_url", format!("{url:?} is not an https:// URL")))?;
-            if ["{z}", "{x}", "{y}"].iter().any(|p| !url.contains(p)) || origin.contains(['{', '\'', '"', ';', ' ']) {
+            let visible = url.chars().all(|c| c.is_ascii_graphic());
+            if !visible || ["{z}", "{x}", "{y}"].iter().any(|p| !url.contains(p)) || origin.contains(['{', '\'', '"', ';', ',']) {
                 return Err(ConfigError::new("http.dashboard.tiles_url", format!("{url:?}: a tile URL template with {{z}}, {{x}} and {{y}} in its path")));
             }
             if self.tiles_attribution.as_deref().is_none_or(|a| a.trim().is_empty()) {
@@ -53,6 +59,12 @@ impl DashboardConfig {
         }
         if !(1..=24).contains(&self.tiles_max_zoom) {
             return Err(ConfigError::new("http.dashboard.tiles_max_zoom", "between 1 and 24"));
+        }
+        if !(200..=20_000).contains(&self.public_cell_m) {
+            return Err(ConfigError::new("http.dashboard.public_cell_m", "between 200 and 20000 metres"));
+        }
+        if self.public_min_sensors < 2 {
+            return Err(ConfigError::new("http.dashboard.public_min_sensors", "at least 2: a cell of one sensor publishes that sensor"));
         }
         if !(2..=3600).contains(&self.refresh_s) {
             return Err(ConfigError::new("http.dashboard.refresh_s", "between 2 and 3600 seconds"));
@@ -64,7 +76,7 @@ impl DashboardConfig {
 /// `https://host[:port]` of a tile URL template (what the page's policy lets images come from).
 fn tile_origin(url: &str) -> Option<&str> {
     let rest = url.strip_prefix("https://")?;
-    let end = rest.find('/').unwrap_or(rest.len());
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     (end > 0).then(|| &url[..8 + end])
 }
 
@@ -83,7 +95,11 @@ impl Encoded {
     }
 
     pub fn respond(&self, request: &HeaderMap, content_type: &'static str, cache_control: &'static str) -> Response {
-        let gzip = request.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+        let accepts = |coding: &str| {
+            let (name, q) = coding.split_once(";q=").unwrap_or((coding, "1"));
+            name.trim() == "gzip" && q.trim().parse::<f32>().is_ok_and(|q| q > 0.0)
+        };
+        let gzip = request.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(accepts));
         let body = if gzip { self.gzip.clone() } else { self.plain.clone() };
         let mut response = body.into_response();
         let headers = response.headers_mut();
@@ -99,13 +115,15 @@ impl Encoded {
 }
 
 /// The files under `/assets/`, with their types, from `dashboards/web/`.
-const ASSETS: [(&str, &str, &[u8]); 8] = [
+const ASSETS: [(&str, &str, &[u8]); 10] = [
     ("app.js", "text/javascript; charset=utf-8", include_bytes!("../web/app.js")),
     ("pages.js", "text/javascript; charset=utf-8", include_bytes!("../web/pages.js")),
     ("charts.js", "text/javascript; charset=utf-8", include_bytes!("../web/charts.js")),
     ("i18n.js", "text/javascript; charset=utf-8", include_bytes!("../web/i18n.js")),
     ("public.js", "text/javascript; charset=utf-8", include_bytes!("../web/public.js")),
     ("style.css", "text/css; charset=utf-8", include_bytes!("../web/style.css")),
+    ("status.js", "text/javascript; charset=utf-8", include_bytes!("../web/status.js")),
+    ("status.css", "text/css; charset=utf-8", include_bytes!("../web/status.css")),
     ("leaflet/leaflet.js", "text/javascript; charset=utf-8", include_bytes!("../web/vendor/leaflet/leaflet.js")),
     ("leaflet/leaflet.css", "text/css; charset=utf-8", include_bytes!("../web/vendor/leaflet/leaflet.css")),
 ];
@@ -154,7 +172,7 @@ pub async fn public_page(State(state): State<Arc<HttpState>>) -> Response {
 
 /// `GET /status`: the intake status page (health, counters, latest readings, a SQL box).
 pub async fn status_page(State(state): State<Arc<HttpState>>) -> Response {
-    page(&state, include_str!("../assets/status.html"))
+    page(&state, include_str!("../web/status.html"))
 }
 
 /// `GET /ui/config.json`: what the pages need to know before they ask for data.
@@ -182,6 +200,10 @@ mod tests {
         assert_eq!(key(DashboardConfig { tiles_url: Some("http://tile.openstreetmap.org/{z}/{x}/{y}.png".into()), ..ok.clone() }), "http.dashboard.tiles_url");
         assert_eq!(key(DashboardConfig { tiles_url: Some("https://a.tile/{z}/{x}.png".into()), ..ok.clone() }), "http.dashboard.tiles_url");
         assert_eq!(key(DashboardConfig { tiles_url: Some("https://a.tile;x/{z}/{x}/{y}".into()), ..ok.clone() }), "http.dashboard.tiles_url");
+        assert_eq!(key(DashboardConfig { tiles_url: Some("https://a.tile/{z}/{x}/{y}\u{7f}".into()), ..ok.clone() }), "http.dashboard.tiles_url");
+        assert_eq!(key(DashboardConfig { tiles_url: Some("https://tuiles.é.fr/{z}/{x}/{y}".into()), ..ok.clone() }), "http.dashboard.tiles_url");
+        assert_eq!(tile_origin("https://t.example?l={z}&r={y}&c={x}"), Some("https://t.example"));
+        assert_eq!(key(DashboardConfig { public_min_sensors: 1, ..ok.clone() }), "http.dashboard.public_min_sensors");
         assert_eq!(key(DashboardConfig { tiles_attribution: None, ..ok.clone() }), "http.dashboard.tiles_attribution");
         assert_eq!(key(DashboardConfig { refresh_s: 1, ..ok.clone() }), "http.dashboard.refresh_s");
         DashboardConfig::default().validate().unwrap();

@@ -43,6 +43,8 @@ function askToken(wasWrong) {
       resolve();
     }, { once: true });
   });
+  // Escape would leave every request waiting for a token: the dialog stays until one is given.
+  dialog.addEventListener('cancel', (event) => event.preventDefault(), { once: true });
   dialog.showModal();
   return asking;
 }
@@ -51,34 +53,45 @@ function markUpdated() {
   document.getElementById('updated').textContent = t('updated', { time: fmt.clock(new Date()) });
 }
 
+/// Each call of `show` is a generation: a page still loading, or refreshing, when the visitor
+/// moves on draws nothing and sets no timer.
+let generation = 0;
+
 async function show() {
+  const mine = ++generation;
   clearInterval(state.timer);
   const main = document.getElementById('main');
   const hash = location.hash.replace(/^#\/?/, '');
   const parts = hash.split('/').filter(Boolean).map(decodeURIComponent);
+  const section = { network: 'networks', sensor: '', alert: 'alerts' }[parts[0]] ?? parts[0] ?? '';
   for (const link of document.querySelectorAll('nav a[href^="#"]')) {
-    const target = link.getAttribute('href').replace(/^#\/?/, '').split('/')[0];
-    link.toggleAttribute('aria-current', target === (parts[0] === 'network' ? 'networks' : parts[0] === 'sensor' ? '' : parts[0] === 'alert' ? 'alerts' : parts[0] ?? ''));
+    link.toggleAttribute('aria-current', link.getAttribute('href').replace(/^#\/?/, '').split('/')[0] === section);
   }
-  const routeKey = hash;
-  const moved = state.route !== routeKey;
-  state.route = routeKey;
+  const moved = state.route !== hash;
+  state.route = hash;
   main.replaceChildren(Object.assign(document.createElement('p'), { textContent: t('loading') }));
+  // Pages draw into a detached element, shown only if this is still the current generation.
+  const page = document.createElement('div');
+  let drawn;
   try {
-    state.page = await route(parts, main, { api, config: state.config });
-    markUpdated();
-    if (moved) main.focus({ preventScroll: true });
+    drawn = await route(parts, page, { api, config: state.config });
   } catch (error) {
-    main.replaceChildren(Object.assign(document.createElement('p'), { className: 'error', role: 'alert', textContent: t('error', { message: error.message }) }));
+    if (mine === generation) main.replaceChildren(Object.assign(document.createElement('p'), { className: 'error', role: 'alert', textContent: t('error', { message: error.message }) }));
     return;
   }
+  if (mine !== generation) return;
+  main.replaceChildren(page);
+  drawn?.ready?.();
+  state.page = drawn;
+  markUpdated();
+  if (moved) main.focus({ preventScroll: true });
   state.timer = setInterval(async () => {
     if (document.hidden || !state.page?.refresh) return;
     try {
       await state.page.refresh();
-      markUpdated();
+      if (mine === generation) markUpdated();
     } catch (error) {
-      document.getElementById('updated').textContent = t('error', { message: error.message });
+      if (mine === generation) document.getElementById('updated').textContent = t('error', { message: error.message });
     }
   }, state.config.refresh_s * 1000);
 }

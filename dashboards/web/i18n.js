@@ -118,10 +118,10 @@ const TEXT = {
     'level.orange': 'orange',
     'level.red': 'rouge',
     'public.title': 'La chaleur dans la ville',
-    'public.intro': 'Températures mesurées par le réseau de capteurs de la ville, regroupées par quartier (mailles d’environ 1 km).',
+    'public.intro': 'Températures mesurées par le réseau de capteurs de la ville, regroupées par quartier (mailles de plusieurs capteurs).',
     'public.alerts': 'Alertes chaleur en cours',
     'public.cells': '{n} mailles',
-    'public.cell': 'Maille de {n} capteur(s) : {t}, îlot de chaleur la nuit dernière {u}',
+    'public.cell': 'Maille de {n} capteurs : {t} (mesuré le {at}), îlot de chaleur de la dernière nuit complète {u}',
   },
   en: {
     skip: 'Skip to content',
@@ -239,10 +239,10 @@ const TEXT = {
     'level.orange': 'orange',
     'level.red': 'red',
     'public.title': 'Heat in the city',
-    'public.intro': 'Temperatures measured by the city’s sensor network, grouped by neighbourhood (cells of about 1 km).',
+    'public.intro': 'Temperatures measured by the city’s sensor network, grouped by neighbourhood (cells of several sensors).',
     'public.alerts': 'Heat alerts in force',
     'public.cells': '{n} cells',
-    'public.cell': 'Cell of {n} sensor(s): {t}, heat island last night {u}',
+    'public.cell': 'Cell of {n} sensors: {t} (measured {at}), heat island of the last complete night {u}',
   },
 };
 

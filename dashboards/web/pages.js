@@ -1,12 +1,13 @@
 // The dashboard's pages, one function each, routed from `#/…` by `route`: the map (`#/`), a
 // sensor (`#/sensor/<network>/<sensor>`), the networks and one network's calendar and health
 // (`#/networks`, `#/network/<network>`), the alerts and one alert's history (`#/alerts`,
-// `#/alert/<id>`). Each page draws itself into `main` and returns `{refresh}` for the poll.
+// `#/alert/<id>`). Each page draws itself into `main` (an element not yet on screen) and
+// returns `{refresh}` for the poll, and `ready` to run once it is shown.
 // Everything comes from the reader API (docs: /api/openapi.json); every value says how it was
 // computed, as the API's `computed_with` does.
 
 import { t, fmt } from './i18n.js';
-import { el, table, scales, legend, paint, lineChart, barChart, calendar } from './charts.js';
+import { el, escapeHtml, table, scales, legend, paint, lineChart, barChart, calendar } from './charts.js';
 
 export async function route(parts, main, ctx) {
   const [page, a, b] = parts;
@@ -67,7 +68,7 @@ async function mapPage(main, { api, config }) {
   // Thousands of markers draw on one canvas; a city's hundred stay SVG elements (each its own
   // path, with the sensor's class).
   const map = L.map(mapDiv, { preferCanvas: data.features.length > CANVAS_FROM, zoomControl: true, attributionControl: Boolean(config.tiles) });
-  if (config.tiles) L.tileLayer(config.tiles.url, { attribution: config.tiles.attribution, maxZoom: config.tiles.max_zoom }).addTo(map);
+  if (config.tiles) L.tileLayer(config.tiles.url, { attribution: escapeHtml(config.tiles.attribution), maxZoom: config.tiles.max_zoom }).addTo(map);
   const layer = L.layerGroup().addTo(map);
   let current = data;
 
@@ -99,7 +100,8 @@ async function mapPage(main, { api, config }) {
         fillOpacity: fill ? 0.9 : 0.4,
         className: `sensor-marker health-${p.health}`,
       });
-      marker.bindTooltip(`${p.name || p.sensor_id} · LCZ ${p.lcz ?? '–'} · ${mode.text(value)} · ${t(`health.${p.health}`)}`);
+      // A node, not a string: Leaflet would read a string as HTML, and names come from the registry.
+      marker.bindTooltip(el('span', { text: `${p.name || p.sensor_id} · LCZ ${p.lcz ?? '–'} · ${mode.text(value)} · ${t(`health.${p.health}`)}` }));
       marker.on('click', () => { location.hash = `#/sensor/${encodeURIComponent(p.network)}/${encodeURIComponent(p.sensor_id)}`; });
       marker.addTo(layer);
       marker.getElement()?.setAttribute('data-sensor', `${p.network}/${p.sensor_id}`);
@@ -126,8 +128,8 @@ async function mapPage(main, { api, config }) {
   }
 
   draw(data);
-  fit();
-  return { refresh: async () => draw(await api('/api/map')) };
+  // Sized and fitted once the page is on screen (it is drawn off-screen first).
+  return { refresh: async () => draw(await api('/api/map')), ready: () => { map.invalidateSize(); fit(); } };
 }
 
 // ------------------------------------------------------------------------------------- sensor

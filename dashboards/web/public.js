@@ -3,13 +3,13 @@
 // force, refreshed every `refresh_s` seconds.
 
 import { t, translate, setLanguage, language, fmt } from './i18n.js';
-import { el, scales, legend, paint } from './charts.js';
+import { el, escapeHtml, scales, legend, paint } from './charts.js';
 
 async function start() {
   translate();
   const config = await (await fetch('/ui/config.json')).json();
   const map = L.map('map', { attributionControl: Boolean(config.tiles) });
-  if (config.tiles) L.tileLayer(config.tiles.url, { attribution: config.tiles.attribution, maxZoom: config.tiles.max_zoom }).addTo(map);
+  if (config.tiles) L.tileLayer(config.tiles.url, { attribution: escapeHtml(config.tiles.attribution), maxZoom: config.tiles.max_zoom }).addTo(map);
   const layer = L.layerGroup().addTo(map);
   let fitted = false;
   let data = null;
@@ -20,7 +20,7 @@ async function start() {
       const p = f.properties;
       const fill = scales.temperature.colour(p.temperature_c);
       L.circleMarker([f.geometry.coordinates[1], f.geometry.coordinates[0]], { radius: 12, color: '#333', weight: 1, fillColor: fill || '#fff', fillOpacity: fill ? 0.85 : 0.3, className: 'cell-marker' })
-        .bindTooltip(t('public.cell', { n: p.sensors, t: fmt.celsius(p.temperature_c), u: fmt.signed(p.night_uhi_mean_c) }))
+        .bindTooltip(el('span', { text: t('public.cell', { n: p.sensors, t: fmt.celsius(p.temperature_c), u: fmt.signed(p.night_uhi_mean_c), at: fmt.time(p.as_of) }) }))
         .addTo(layer);
     }
     if (!fitted && data.features.length) {

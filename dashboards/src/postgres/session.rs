@@ -164,11 +164,11 @@ fn encode(result: QueryResult, format: &Format, client: &(impl ClientInfo + ?Siz
     let (batches, row_fields) = (result.batches.clone(), fields.clone());
     // The rows are encoded as they are sent; the result's memory reservation lives as long,
     // and the connection's watchdog ends it if the client stops taking them.
-    let held = super::watchdog::hold();
+    let held = Arc::new(super::watchdog::hold());
     let rows = stream::iter(batches).flat_map(move |batch| {
         let _reservation = &result;
-        held.progress();
-        stream::iter(encode_recordbatch(row_fields.clone(), batch))
+        let held = held.clone();
+        stream::iter(encode_recordbatch(row_fields.clone(), batch)).inspect(move |_| held.progress())
     });
     Ok(Response::Query(QueryResponse::new(fields, rows)))
 }

@@ -1,11 +1,17 @@
 -- map: every registered sensor with a position, as the dashboard's map draws it: its newest
--- reading (latest_readings, no scan), its health as the sensor_health rule judges it (silent:
--- newest reading more than $2 cadences older than its network's newest reading; stuck: newest
--- reading flagged STUCK, qc_flags & 4; low battery: newest voltage under $3 V), the newest night
+-- reading (latest_readings, no scan), its health by the sensor_health rule's default thresholds
+-- (silent: newest reading more than $2 cadences older than its network's newest reading, itself
+-- from registered sensors, with a valid time stamp, and not after now; stuck: newest reading
+-- flagged STUCK, qc_flags & 4; low battery: newest voltage under $3 V), the newest night
 -- of heat island in progress or closed (uhi_night_summary, no completeness rule) and the newest
 -- night complete enough for uhi_nightly (>= 80 % of its hours). $1: the oldest night to look at.
 WITH as_of AS (
-    SELECT network, max(ts) AS as_of FROM latest_readings GROUP BY network
+    -- One sensor with a wrong clock (flagged TIMESTAMP, qc_flags & 8) must not make the others silent.
+    SELECT l.network, least(max(l.ts), arrow_cast(now(), 'Timestamp(Millisecond, Some("UTC"))')) AS as_of
+    FROM latest_readings l
+    JOIN sensors s ON s.network = l.network AND s.sensor_id = l.sensor_id
+    WHERE l.qc_flags & 8 = 0
+    GROUP BY l.network
 ),
 latest_night AS (
     SELECT network, sensor_id, night, uhi_mean_c, uhi_max_c, hours_valid,

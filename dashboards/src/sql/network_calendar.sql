@@ -1,14 +1,18 @@
--- network_calendar: one row per day of a network, as the dashboard's calendar colours it: the
--- night's heat island over the network's stations (uhi_nightly: nights with >= 80 % of their
--- hours; UHImax is the largest station's uhi_max_c, the mean is over stations) and the canicule
--- indicators (ibm: the warmest station's IBMn and IBMx against Sn and Sx, and how many stations
--- meet the criterion). $1: network, $2 and $3: the first and last day.
+-- network_calendar: one row per day of a network, as the dashboard's calendar colours it:
+-- - the heat island of the night that starts on the evening of `day` (uhi_nightly: nights with
+--   >= 80 % of their hours), over the urban stations (the rural references' own dT is about 0):
+--   UHImax is the largest station uhi_max_c, the mean is over stations;
+-- - the canicule indicators of `day` (ibm: its 3-day window): the highest IBMn and the highest
+--   IBMx over the stations (possibly two stations), Sn and Sx, and how many stations meet the
+--   criterion (IBMn >= Sn and IBMx >= Sx at the same station).
+-- $1: network, $2 and $3: the first and last day.
 WITH nights AS (
-    SELECT night AS day, max(uhi_max_c) AS uhi_max_c, avg(uhi_mean_c) AS uhi_mean_c,
-           count(*) AS uhi_stations, sum(CAST(strong_uhi AS BIGINT)) AS strong_uhi_stations
-    FROM uhi_nightly
-    WHERE network = $1 AND night >= $2 AND night <= $3
-    GROUP BY night
+    SELECT u.night AS day, max(u.uhi_max_c) AS uhi_max_c, avg(u.uhi_mean_c) AS uhi_mean_c,
+           count(*) AS uhi_stations, sum(CAST(u.strong_uhi AS BIGINT)) AS strong_uhi_stations
+    FROM uhi_nightly u
+    JOIN sensors s ON s.network = u.network AND s.sensor_id = u.sensor_id
+    WHERE u.network = $1 AND u.night >= $2 AND u.night <= $3 AND s.role IS DISTINCT FROM 'rural'
+    GROUP BY u.night
 ),
 canicule AS (
     SELECT date AS day, max(ibmn_c) AS ibmn_max_c, max(ibmx_c) AS ibmx_max_c,

@@ -6,7 +6,7 @@
 // It opens the alerts page first and waits, without reloading, for the heat-wave alert to
 // appear; then checks that the map shows every sensor, that a sensor page shows its series and
 // nightly heat island, that the network page shows its calendars and indicators, the citizen
-// view, the language switch, the phone layout, and that nothing left the server (no CDN, no
+// view, the status page, the language switch, the phone layout, and that nothing left the server (no CDN, no
 // tiles by default) and no script error happened. Screenshots go to ILOT_SCREENSHOTS.
 // Prints one JSON line of what it saw; exits 1 with the reason on the first failure.
 
@@ -18,7 +18,7 @@ const base = process.env.ILOT_BASE;
 const sensors = Number(process.env.ILOT_SENSORS);
 const network = process.env.ILOT_NETWORK;
 const shots = process.env.ILOT_SCREENSHOTS;
-const alertTimeout = Number(process.env.ILOT_ALERT_TIMEOUT_MS || 180000);
+const alertTimeout = Number(process.env.ILOT_ALERT_TIMEOUT_MS || 300000);
 mkdirSync(shots, { recursive: true });
 
 const browser = await chromium.launch({
@@ -34,7 +34,7 @@ try {
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
   page.on('request', (r) => { if (!r.url().startsWith(base) && !r.url().startsWith('data:')) foreign.push(r.url()); });
-  page.setDefaultTimeout(60000);
+  page.setDefaultTimeout(120000);
 
   // 1. The alerts page, open while the heat wave is replayed: the alert appears by itself.
   await page.goto(`${base}/#/alerts`);
@@ -51,6 +51,9 @@ try {
   seen.markers = await page.locator('path.sensor-marker').count();
   seen.table_rows = await page.locator('.sensor-table tbody tr').count();
   if (seen.table_rows !== sensors) throw new Error(`${seen.table_rows} table rows for ${sensors} sensors`);
+  // The replayed fleet reports until its last reading: most sensors are in service.
+  seen.reporting = await page.locator('.sensor-table .badge.health-ok').count();
+  if (seen.reporting < sensors / 2) throw new Error(`${seen.reporting} of ${sensors} sensors shown as reporting`);
   seen.labelled_selects = await page.$$eval('select', (all) => all.every((s) => s.labels.length > 0));
   if (!seen.labelled_selects) throw new Error('a select without its label');
   await page.screenshot({ path: join(shots, 'map.png') });
@@ -89,6 +92,7 @@ try {
   // 6. A phone: the map page fits the screen's width.
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'fr-FR', isMobile: true, hasTouch: true });
   const small = await phone.newPage();
+  small.setDefaultTimeout(120000);
   small.on('pageerror', (e) => problems.push(`page error (phone): ${e.message}`));
   await small.goto(`${base}/#/`);
   await small.waitForFunction((n) => document.querySelectorAll('path.sensor-marker').length === n, sensors);
@@ -96,14 +100,23 @@ try {
   if (seen.phone_overflow_px > 0) throw new Error(`the phone layout is ${seen.phone_overflow_px} px too wide`);
   await small.screenshot({ path: join(shots, 'phone.png') });
 
-  // 7. The citizen view: cells, no token, no sensor identity.
+  // 7. The intake status page, under the same policy: its script runs, its styles apply.
+  await page.goto(`${base}/status`);
+  await page.waitForFunction(() => ['healthy', 'unhealthy'].includes(document.getElementById('health')?.textContent));
+  seen.status_styled = await page.evaluate(() => getComputedStyle(document.querySelector('header')).backgroundImage.includes('gradient'));
+  if (!seen.status_styled) throw new Error('the status page has no style');
+
+  // 8. The citizen view: cells, no token, no sensor identity.
   const citizen = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'fr-FR' });
   const pub = await citizen.newPage();
+  pub.setDefaultTimeout(120000);
   pub.on('pageerror', (e) => problems.push(`page error (public): ${e.message}`));
   await pub.goto(`${base}/public`);
   await pub.locator('path.cell-marker').first().waitFor();
   seen.public_cells = await pub.locator('path.cell-marker').count();
   seen.public_text_names_no_sensor = !(await pub.content()).includes(seen.sensor);
+  seen.public_temperatures = await pub.evaluate(async () => (await (await fetch('/api/public/map')).json()).features.filter((f) => f.properties.temperature_c !== null).length);
+  if (seen.public_temperatures < 1) throw new Error('no cell of the citizen view has a temperature');
   await pub.screenshot({ path: join(shots, 'public.png') });
 } catch (error) {
   problems.push(error.message);

@@ -1,61 +1,5 @@
-<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>ilot — status</title>
-<style>
-  :root { --hot: #c0392b; --warm: #e67e22; --ok: #27ae60; --ink: #1d2733; --muted: #6b7785; }
-  body { font: 15px/1.45 system-ui, sans-serif; color: var(--ink); margin: 0; background: #f6f7f9; }
-  header { background: linear-gradient(90deg, #fff3e0, #fde0dc); padding: 18px 28px; border-bottom: 1px solid #eadcd8; }
-  h1 { margin: 0; font-size: 22px; } h1 small { color: var(--muted); font-weight: normal; font-size: 14px; }
-  main { padding: 20px 28px; display: grid; gap: 18px; grid-template-columns: repeat(auto-fit, minmax(340px, 1fr)); }
-  section { background: #fff; border: 1px solid #e3e6ea; border-radius: 10px; padding: 14px 18px; }
-  section.wide { grid-column: 1 / -1; }
-  h2 { font-size: 15px; margin: 0 0 10px; color: var(--muted); text-transform: uppercase; letter-spacing: .04em; }
-  .badge { display: inline-block; padding: 3px 10px; border-radius: 12px; color: #fff; font-weight: 600; }
-  .ok { background: var(--ok); } .bad { background: var(--hot); }
-  table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
-  th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid #eef0f2; } th { color: var(--muted); font-weight: 600; }
-  td.num { text-align: right; }
-  textarea { width: 100%; box-sizing: border-box; font: 13px ui-monospace, monospace; min-height: 70px; }
-  button { margin-top: 6px; padding: 6px 14px; border: 0; border-radius: 6px; background: var(--ink); color: #fff; cursor: pointer; }
-  #problems { color: var(--hot); } .muted { color: var(--muted); } #err { color: var(--hot); white-space: pre-wrap; }
-</style>
-</head>
-<body>
-<header><h1>ilot <small>— urban heat monitoring · intake status</small></h1></header>
-<main>
-  <section>
-    <h2>Intake</h2>
-    <p><span id="health" class="badge">…</span> <span id="conn" class="muted"></span></p>
-    <p id="problems"></p>
-    <table><tbody id="counters"></tbody></table>
-  </section>
-  <section>
-    <h2>Networks</h2>
-    <table><thead><tr><th>network</th><th>sensors</th><th>readings (24 h)</th><th>newest measurement</th></tr></thead>
-    <tbody id="networks"><tr><td colspan="4" class="muted">loading…</td></tr></tbody></table>
-  </section>
-  <section class="wide">
-    <h2>Urban heat island: nightly mean ΔT per sensor (°C), last nights</h2>
-    <p class="muted" id="uhi-how">computed once a night has passed (QC-passed readings of registered sensors)</p>
-    <table id="uhi"></table>
-  </section>
-  <section class="wide">
-    <h2>Latest reading per sensor (by measurement time)</h2>
-    <table><thead><tr><th>network</th><th>sensor</th><th>°C</th><th>%RH</th><th>measured</th><th>QC</th></tr></thead>
-    <tbody id="latest"></tbody></table>
-  </section>
-  <section class="wide">
-    <h2>SQL (read-only)</h2>
-    <textarea id="sql">SELECT network, date, count(*) AS readings, round(avg(temperature_c), 2) AS mean_c FROM readings GROUP BY 1, 2 ORDER BY 1, 2 DESC LIMIT 20</textarea>
-    <div><button id="run">Run</button> <span class="muted">token (if the API requires one): <input id="token" type="password" size="18"></span></div>
-    <div id="err"></div>
-    <table id="result"></table>
-  </section>
-</main>
-<script>
+// The intake status page (/status): reads /healthz, /metrics and /api/sql as any client does,
+// refreshed every 5 s (the heat island every minute).
 const tokenInput = document.getElementById('token');
 tokenInput.value = localStorage.getItem('ilot-token') || '';
 tokenInput.onchange = () => localStorage.setItem('ilot-token', tokenInput.value);
@@ -111,8 +55,10 @@ async function refreshUhi() {
     table.innerHTML = '<thead><tr><th>sensor</th>' + nights.map(n => `<th>${esc(n)}</th>`).join('') + '</tr></thead><tbody>'
       + sensors.map(s => '<tr><th>' + esc(s) + '</th>' + nights.map(n => {
           const r = cell.get(s + '@' + n);
-          return r ? `<td class="num" style="background:${colour(r.uhi)}" title="UHImax ${esc(r.uhi_max)} °C">${esc(r.uhi)}</td>` : '<td></td>';
+          return r ? `<td class="num" data-colour="${colour(r.uhi)}" title="UHImax ${esc(r.uhi_max)} °C">${esc(r.uhi)}</td>` : '<td></td>';
         }).join('') + '</tr>').join('') + '</tbody>';
+    // Colours through the DOM: the page's policy allows no inline style attribute.
+    for (const td of table.querySelectorAll('[data-colour]')) td.style.background = td.dataset.colour;
   } catch (e) { table.innerHTML = `<tbody><tr><td class="muted">${esc(e.message)}</td></tr></tbody>`; }
 }
 document.getElementById('run').onclick = async () => {
@@ -127,6 +73,3 @@ document.getElementById('run').onclick = async () => {
 };
 refresh(); setInterval(refresh, 5000);
 refreshUhi(); setInterval(refreshUhi, 60000);
-</script>
-</body>
-</html>
