@@ -40,12 +40,12 @@ fn alerting(state: &HttpState) -> Result<&Arc<Alerting>, ApiError> {
     state.alerting.as_ref().ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "alerts_disabled", "this process does not evaluate alerts (alerts.enabled)"))
 }
 
-fn store_error(e: AlertStoreError) -> ApiError {
+pub(crate) fn store_error(e: AlertStoreError) -> ApiError {
     ApiError::internal("alert_store", e.to_string())
 }
 
 /// Blocking store work (SQLite) off the async threads.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+pub(crate) async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::internal("internal", e.to_string()))?
 }
 

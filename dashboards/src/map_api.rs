@@ -100,7 +100,7 @@ impl MapCache {
         }
         let body = match &answer {
             Answer::Sensors(network) => sensors_answer(&snapshot, network.as_deref()),
-            Answer::Public => public_answer(&snapshot, state),
+            Answer::Public => public_answer(&snapshot, state, public_alerts(state).await?),
         };
         let encoded = Arc::new(Encoded::new(serde_json::to_vec(&body).map_err(|e| ApiError::internal("render", e.to_string()))?));
         snapshot.answers.lock().expect("map answers lock").insert(answer, encoded.clone());
@@ -111,21 +111,6 @@ impl MapCache {
 /// The QC bits a map shows by name (`heat_api::QC_FLAGS`).
 fn flag_names(bits: u64) -> Vec<&'static str> {
     crate::heat_api::QC_FLAGS.iter().filter(|(_, bit)| bits & u64::from(*bit) != 0).map(|(name, _)| *name).collect()
-}
-
-fn health(row: &Map<String, Value>) -> &'static str {
-    let is = |k: &str| row.get(k).and_then(Value::as_bool).unwrap_or(false);
-    if row.get("ts").is_none_or(Value::is_null) {
-        "no_data"
-    } else if is("silent") {
-        "silent"
-    } else if is("stuck") {
-        "stuck"
-    } else if is("low_battery") {
-        "low_battery"
-    } else {
-        "ok"
-    }
 }
 
 async fn compute(state: &HttpState) -> Result<MapSnapshot, ApiError> {
@@ -142,7 +127,6 @@ async fn compute(state: &HttpState) -> Result<MapSnapshot, ApiError> {
         .map(|mut row| {
             let (lat, lon) = (row.remove("lat").unwrap_or_default(), row.remove("lon").unwrap_or_default());
             let qc = row.get("qc_flags").and_then(Value::as_u64).map(flag_names);
-            row.insert("health".into(), health(&row).into());
             row.insert("qc".into(), qc.map_or(Value::Null, |q| json!(q)));
             let network = row.get("network").and_then(Value::as_str).unwrap_or_default().to_owned();
             (network, json!({ "type": "Feature", "geometry": { "type": "Point", "coordinates": [lon, lat] }, "properties": row }))
@@ -196,7 +180,7 @@ fn mean(values: &[f64]) -> Value {
 /// temperature is the mean of its sensors' current, QC-passed readings from sensors that are
 /// reporting; its heat island the mean over its urban sensors of one night per network (the
 /// newest complete one), which the answer names.
-fn public_answer(snapshot: &MapSnapshot, state: &HttpState) -> Value {
+fn public_answer(snapshot: &MapSnapshot, state: &HttpState, alerts: Value) -> Value {
     let dashboard = &state.config.dashboard;
     let cell_deg = f64::from(dashboard.public_cell_m) / 111_320.0;
     let mut nights: BTreeMap<&str, &str> = BTreeMap::new();
@@ -243,7 +227,7 @@ fn public_answer(snapshot: &MapSnapshot, state: &HttpState) -> Value {
         "type": "FeatureCollection",
         "features": features,
         "nights": nights,
-        "alerts": public_alerts(state),
+        "alerts": alerts,
         "computed_at": snapshot.computed_at.to_rfc3339(),
         "computed_with": {
             "cells": format!("{} m squares (cell centres, never sensor positions); cells of fewer than {} sensors are left out", dashboard.public_cell_m, dashboard.public_min_sensors),
@@ -253,21 +237,23 @@ fn public_answer(snapshot: &MapSnapshot, state: &HttpState) -> Value {
     })
 }
 
-/// The heat alerts in force, as a citizen may read them: level, area, since when, the summary.
-fn public_alerts(state: &HttpState) -> Value {
-    let Some(alerting) = &state.alerting else { return json!([]) };
-    let Ok(alerts) = alerting.store.alerts(true) else { return json!([]) };
-    let list: Vec<Value> = alerts
-        .iter()
-        .filter_map(|alert| {
-            let payload: Value = serde_json::from_str(&alerting.store.latest_event(&alert.id).ok()??.payload).ok()?;
+/// The heat alerts in force, as a citizen may read them: level, area, since when, the summary
+/// (read from the alert store off the async threads, as the alerts API does).
+async fn public_alerts(state: &HttpState) -> Result<Value, ApiError> {
+    let Some(alerting) = state.alerting.clone() else { return Ok(json!([])) };
+    crate::alerts_api::blocking(move || {
+        let mut list = Vec::new();
+        for alert in alerting.store.alerts(true).map_err(crate::alerts_api::store_error)? {
+            let Some(event) = alerting.store.latest_event(&alert.id).map_err(crate::alerts_api::store_error)? else { continue };
+            let Ok(payload) = serde_json::from_str::<Value>(&event.payload) else { continue };
             let data = &payload["data"];
-            (data["rule"]["kind"] != "sensor_health").then(|| {
-                json!({ "level": alert.level, "area": alert.area, "kind": data["rule"]["kind"], "onset": data["onset"], "summary": data["summary"] })
-            })
-        })
-        .collect();
-    Value::Array(list)
+            if data["rule"]["kind"] != "sensor_health" {
+                list.push(json!({ "level": alert.level, "area": alert.area, "kind": data["rule"]["kind"], "onset": data["onset"], "summary": data["summary"] }));
+            }
+        }
+        Ok(Value::Array(list))
+    })
+    .await
 }
 
 /// `GET /api/map[?network=]`.

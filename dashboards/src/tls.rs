@@ -50,7 +50,7 @@ const HANDSHAKES_AT_ONCE: usize = 256;
 pub struct TlsListener {
     local: SocketAddr,
     ready: tokio::sync::mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    _accepting: tokio::task::JoinHandle<()>,
+    accepting: tokio::task::JoinHandle<()>,
 }
 
 impl TlsListener {
@@ -90,13 +90,13 @@ impl TlsListener {
                 });
             }
         });
-        Ok(Self { local, ready, _accepting: accepting })
+        Ok(Self { local, ready, accepting })
     }
 }
 
 impl Drop for TlsListener {
     fn drop(&mut self) {
-        self._accepting.abort();
+        self.accepting.abort();
     }
 }
 

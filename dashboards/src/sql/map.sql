@@ -24,37 +24,44 @@ complete_night AS (
            row_number() OVER (PARTITION BY network, sensor_id ORDER BY night DESC) AS k
     FROM uhi_nightly
     WHERE night >= $1
+),
+judged AS (
+    SELECT
+        s.network,
+        s.sensor_id,
+        s.name,
+        s.lat,
+        s.lon,
+        s.lcz,
+        s.role,
+        s.cadence_s,
+        l.ts,
+        l.temperature_c,
+        l.humidity_pct,
+        l.battery_v,
+        l.qc_flags,
+        a.as_of,
+        l.ts IS NULL OR arrow_cast(l.ts, 'Int64') < arrow_cast(a.as_of, 'Int64') - $2 * 1000 * CAST(s.cadence_s AS BIGINT) AS silent,
+        coalesce(l.qc_flags & 4 = 4, false) AS stuck,
+        coalesce(l.battery_v < $3, false) AS low_battery,
+        n.night AS latest_night,
+        n.uhi_mean_c AS latest_night_uhi_mean_c,
+        n.uhi_max_c AS latest_night_uhi_max_c,
+        n.hours_valid AS latest_night_hours_valid,
+        c.night AS complete_night,
+        c.uhi_mean_c AS complete_night_uhi_mean_c,
+        c.uhi_max_c AS complete_night_uhi_max_c,
+        c.completeness AS complete_night_completeness
+    FROM sensors s
+    LEFT JOIN latest_readings l ON l.network = s.network AND l.sensor_id = s.sensor_id
+    LEFT JOIN as_of a ON a.network = s.network
+    LEFT JOIN latest_night n ON n.network = s.network AND n.sensor_id = s.sensor_id AND n.k = 1
+    LEFT JOIN complete_night c ON c.network = s.network AND c.sensor_id = s.sensor_id AND c.k = 1
+    WHERE s.lat IS NOT NULL AND s.lon IS NOT NULL
 )
+-- One state per sensor, the first that applies, as the dashboard shows it.
 SELECT
-    s.network,
-    s.sensor_id,
-    s.name,
-    s.lat,
-    s.lon,
-    s.lcz,
-    s.role,
-    s.cadence_s,
-    l.ts,
-    l.temperature_c,
-    l.humidity_pct,
-    l.battery_v,
-    l.qc_flags,
-    a.as_of,
-    l.ts IS NULL OR arrow_cast(l.ts, 'Int64') < arrow_cast(a.as_of, 'Int64') - $2 * 1000 * CAST(s.cadence_s AS BIGINT) AS silent,
-    coalesce(l.qc_flags & 4 = 4, false) AS stuck,
-    coalesce(l.battery_v < $3, false) AS low_battery,
-    n.night AS latest_night,
-    n.uhi_mean_c AS latest_night_uhi_mean_c,
-    n.uhi_max_c AS latest_night_uhi_max_c,
-    n.hours_valid AS latest_night_hours_valid,
-    c.night AS complete_night,
-    c.uhi_mean_c AS complete_night_uhi_mean_c,
-    c.uhi_max_c AS complete_night_uhi_max_c,
-    c.completeness AS complete_night_completeness
-FROM sensors s
-LEFT JOIN latest_readings l ON l.network = s.network AND l.sensor_id = s.sensor_id
-LEFT JOIN as_of a ON a.network = s.network
-LEFT JOIN latest_night n ON n.network = s.network AND n.sensor_id = s.sensor_id AND n.k = 1
-LEFT JOIN complete_night c ON c.network = s.network AND c.sensor_id = s.sensor_id AND c.k = 1
-WHERE s.lat IS NOT NULL AND s.lon IS NOT NULL
-ORDER BY s.network, s.sensor_id
+    *,
+    CASE WHEN ts IS NULL THEN 'no_data' WHEN silent THEN 'silent' WHEN stuck THEN 'stuck' WHEN low_battery THEN 'low_battery' ELSE 'ok' END AS health
+FROM judged
+ORDER BY network, sensor_id
