@@ -122,7 +122,10 @@ fn pg_vs_http(http: &str, postgres: &str) {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "pg_vs_http.py failed");
     let results: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    println!("\n| query | rows | PostgreSQL wire, median ms | HTTP, median ms | ratio |\n|---|---:|---:|---:|---:|");
+    println!(
+        "\n| query | rows | rows in Python: psycopg | … HTTP CSV parsed | ratio | protocol alone: libpq | … HTTP CSV bytes | ratio |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|"
+    );
     for (name, _) in &queries {
         let r = &results[name];
         let median = |key: &str| {
@@ -130,8 +133,8 @@ fn pg_vs_http(http: &str, postgres: &str) {
             v.sort_by(f64::total_cmp);
             percentile(&v, 0.5)
         };
-        let (pg, http) = (median("pg_ms"), median("http_ms"));
-        println!("| {name} | {} | {pg:.2} | {http:.2} | {:.2} |", r["rows"], pg / http);
+        let (pg, http, pg_raw, http_raw) = (median("pg_ms"), median("http_ms"), median("pg_raw_ms"), median("http_raw_ms"));
+        println!("| {name} | {} | {pg:.2} | {http:.2} | {:.2} | {pg_raw:.2} | {http_raw:.2} | {:.2} |", r["rows"], pg / http, pg_raw / http_raw);
     }
 }
 

@@ -244,11 +244,22 @@ impl QueryEngine {
     }
 
     /// The checked plan of `statement`, not run: what a PostgreSQL client asks before it
-    /// executes (result columns, parameter types). Refused exactly as running it would be.
+    /// executes (result columns, parameter types). Refused exactly as running it would be, and
+    /// planned like a query: on the query threads, in its turn, under the deadline.
     pub async fn describe(&self, statement: Statement) -> Result<LogicalPlan, QueryError> {
-        let statement = DfStatement::Statement(Box::new(statement));
-        crate::sql_shape::check(&statement)?;
-        plan_read_only(&self.ctx, statement, &self.limits).await
+        let (ctx, limits) = (self.ctx.clone(), self.limits.clone());
+        self.bounded(async move {
+            let statement = DfStatement::Statement(Box::new(statement));
+            crate::sql_shape::check(&statement)?;
+            plan_read_only(&ctx, statement, &limits).await
+        })
+        .await
+    }
+
+    /// Run a plan [`Self::describe`] made (a PostgreSQL client's statement: planned at Parse,
+    /// run at each Execute) with `params`, under the same limits as [`Self::query`].
+    pub async fn query_plan(&self, plan: LogicalPlan, params: Vec<ScalarValue>) -> Result<QueryResult, QueryError> {
+        self.run(Input::Planned(Box::new(plan)), Some(params), self.limits.max_result_rows).await
     }
 
     /// A query of ilot's own jobs (CrowdQC+ over a month of a network): never cut at
@@ -276,12 +287,19 @@ impl QueryEngine {
     }
 
     async fn run(&self, sql: Input, params: Option<Vec<ScalarValue>>, max_rows: usize) -> Result<QueryResult, QueryError> {
-        let (ctx, mut limits, running) = (self.ctx.clone(), self.limits.clone(), self.running.clone());
+        let (ctx, mut limits) = (self.ctx.clone(), self.limits.clone());
         limits.max_result_rows = max_rows;
+        self.bounded(async move { execute(&ctx, sql, params, &limits).await }).await
+    }
+
+    /// `work` on the query threads in its turn, under the deadline, cancelled when the process
+    /// runs short of memory.
+    async fn bounded<T: Send + 'static>(&self, work: impl Future<Output = Result<T, QueryError>> + Send + 'static) -> Result<T, QueryError> {
+        let running = self.running.clone();
         let work = async move {
             // Waiting for a turn counts against the deadline.
             let _turn = running.acquire_owned().await.map_err(|_| ExecutorError::ShutDown)?;
-            execute(&ctx, sql, params, &limits).await
+            work.await
         };
         let task = self.executor.spawn(work)?;
         let registration = self.running_queries.register(task.abort_handle());
@@ -296,18 +314,24 @@ impl QueryEngine {
     }
 }
 
-/// What a query arrives as: SQL text, or a statement another parser made.
+/// What a query arrives as: SQL text, a statement another parser made, or a plan
+/// [`QueryEngine::describe`] made.
 enum Input {
     Text(String),
     Parsed(Box<Statement>),
+    Planned(Box<LogicalPlan>),
 }
 
 /// The plan of a statement whose shape was checked, refused unless it only reads.
 async fn plan_read_only(ctx: &SessionContext, statement: DfStatement, limits: &QueryLimits) -> Result<LogicalPlan, QueryError> {
-    let df_err = |e| QueryError::from_datafusion(e, limits);
-    let plan = ctx.state().statement_to_plan(statement).await.map_err(df_err)?;
-    SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false).verify_plan(&plan).map_err(df_err)?;
+    let plan = ctx.state().statement_to_plan(statement).await.map_err(|e| QueryError::from_datafusion(e, limits))?;
+    verify_read_only(&plan, limits)?;
     Ok(plan)
+}
+
+fn verify_read_only(plan: &LogicalPlan, limits: &QueryLimits) -> Result<(), QueryError> {
+    let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+    options.verify_plan(plan).map_err(|e| QueryError::from_datafusion(e, limits))
 }
 
 /// Parse, check, plan and run one statement, on a query thread.
@@ -320,9 +344,20 @@ async fn execute(ctx: &SessionContext, sql: Input, params: Option<Vec<ScalarValu
             state.sql_to_statement(&sql, &dialect).map_err(df_err)?
         }
         Input::Parsed(statement) => DfStatement::Statement(statement),
+        Input::Planned(plan) => {
+            // Checked when it was made; checked again, as it is cheap.
+            verify_read_only(&plan, limits)?;
+            return run_plan(ctx, *plan, params, limits).await;
+        }
     };
     crate::sql_shape::check(&statement)?;
     let plan = plan_read_only(ctx, statement, limits).await?;
+    run_plan(ctx, plan, params, limits).await
+}
+
+/// Run a checked plan with `params`, its result cut at `max_result_rows` and charged to the pool.
+async fn run_plan(ctx: &SessionContext, plan: LogicalPlan, params: Option<Vec<ScalarValue>>, limits: &QueryLimits) -> Result<QueryResult, QueryError> {
+    let df_err = |e| QueryError::from_datafusion(e, limits);
     let df = ctx.execute_logical_plan(plan).await.map_err(df_err)?;
     let df = match params {
         Some(params) => df.with_param_values(params).map_err(df_err)?,

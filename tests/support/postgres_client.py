@@ -59,6 +59,22 @@ with connect(channel_binding="require") as conn:
     check("timestamps arrive as datetimes", isinstance(rows[0][2], datetime.datetime), type(rows[0][2]))
     binary = conn.cursor(binary=True).execute(sql, (SENSOR, -50.0)).fetchall()
     check("the same in binary results", binary == rows, f"{binary} != {rows}")
+
+    # Every common type, text and binary alike (the endpoint writes these values itself).
+    typed = """SELECT CAST(-3 AS SMALLINT) AS i2, CAST(7 AS INT) AS i4, CAST(9000000000 AS BIGINT) AS i8,
+        CAST(1.5 AS REAL) AS f4, CAST(21.37 AS DOUBLE) AS f8, true AS b, 'Capitole é' AS t, DATE '2026-07-14' AS d,
+        TIMESTAMP '2026-07-14 03:04:05.123456' AS ts,
+        arrow_cast(TIMESTAMP '2026-07-14 03:04:05', 'Timestamp(Millisecond, Some("UTC"))') AS tstz,
+        arrow_cast(TIMESTAMP '2026-07-14 03:04:05', 'Timestamp(Second, Some("Europe/Paris"))') AS paris,  -- 03:04:05+02
+        CAST(NULL AS INT) AS n"""
+    utc = datetime.timezone.utc
+    expected = (-3, 7, 9000000000, 1.5, 21.37, True, "Capitole é", datetime.date(2026, 7, 14),
+                datetime.datetime(2026, 7, 14, 3, 4, 5, 123456), datetime.datetime(2026, 7, 14, 3, 4, 5, tzinfo=utc),
+                datetime.datetime(2026, 7, 14, 1, 4, 5, tzinfo=utc), None)
+    text_row = conn.execute(typed).fetchone()
+    check("every common type, text results", text_row == expected, f"{text_row} != {expected}")
+    binary_row = conn.cursor(binary=True).execute(typed).fetchone()
+    check("every common type, binary results", binary_row == expected, f"{binary_row} != {expected}")
     for _ in range(3):
         prepared = conn.execute(sql, (SENSOR, -50.0), prepare=True).fetchall()
     check("a prepared statement, executed again", prepared == rows, prepared)

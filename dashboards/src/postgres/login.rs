@@ -44,6 +44,16 @@ struct Verifiers {
     unknown: Password,
 }
 
+/// One connection's SCRAM-SHA-256 exchange, bound to the TLS certificate when there is one.
+fn scram(verifiers: &Arc<Verifiers>, certificate_pem: Option<&[u8]>) -> PgWireResult<ScramAuth> {
+    let mut scram = ScramAuth::new(verifiers.clone());
+    scram.set_iterations(SCRAM_ITERATIONS);
+    if let Some(pem) = certificate_pem {
+        scram.configure_certificate(pem)?;
+    }
+    Ok(scram)
+}
+
 fn verifier(password: &str) -> Password {
     let salt: [u8; 16] = rand::random();
     Password::new(Some(salt.to_vec()), gen_salted_password(password, &salt, SCRAM_ITERATIONS))
@@ -80,8 +90,9 @@ impl Logins {
         parameters.is_superuser = false;
         parameters.default_transaction_read_only = true;
         parameters.scram_iterations = SCRAM_ITERATIONS;
-        if let Some(pem) = &certificate_pem {
-            ScramAuth::new(Arc::new(Verifiers { users: HashMap::new(), unknown: verifier("") })).configure_certificate(pem)?;
+        // Each connection's SCRAM is made as here: a certificate it cannot bind to stops the start.
+        if let Some(verifiers) = &verifiers {
+            scram(verifiers, certificate_pem.as_deref())?;
         }
         Ok(Logins {
             verifiers,
@@ -97,14 +108,11 @@ impl Logins {
     pub fn login(&self, full: bool) -> Login {
         let inner = match &self.verifiers {
             Some(verifiers) => {
-                let mut scram = ScramAuth::new(verifiers.clone());
-                scram.set_iterations(SCRAM_ITERATIONS);
-                // Checked in `new`: without it, SCRAM-SHA-256-PLUS is not offered.
-                if let Some(pem) = &self.certificate_pem
-                    && let Err(e) = scram.configure_certificate(pem)
-                {
+                // Checked in `new`: without the certificate, SCRAM-SHA-256-PLUS is not offered.
+                let scram = scram(verifiers, self.certificate_pem.as_deref()).unwrap_or_else(|e| {
                     tracing::error!(error = %e, "PostgreSQL endpoint: no channel binding for this connection");
-                }
+                    scram(verifiers, None).expect("SCRAM without a certificate has nothing to fail on")
+                });
                 Inner::Scram(
                     SASLAuthStartupHandler::new(self.parameters.clone()).with_scram(scram).with_connection_manager(self.connections.clone()),
                 )

@@ -3,8 +3,9 @@
 //!
 //! `mod` (configuration, TLS, the accept loop with its connection limit and graceful shutdown)
 //! → `login` (SCRAM-SHA-256 against the HTTP credentials, TLS required when configured) →
-//! `session` (what may run, and how: through the bounded `QueryEngine`) → `watchdog` (a result
-//! left unread, or a refused login, ends its connection).
+//! `session` (what may run, and how: through the bounded `QueryEngine`) → `rows` (a result as
+//! DataRows, a batch at a time) → `watchdog` (a result left unread, or a refused login, ends
+//! its connection).
 //!
 //! Built on datafusion-postgres (its SQL rewriting, catalog and `SET`/`SHOW` handling) and
 //! pgwire, but with our own accept loop and start-up handler: its `serve()` accepts any
@@ -13,6 +14,7 @@
 
 pub mod login;
 pub mod rewrite;
+pub mod rows;
 pub mod session;
 pub mod watchdog;
 

@@ -1,14 +1,16 @@
 //! PostgreSQL idioms that clients send and DataFusion does not plan, rewritten before the
 //! engine sees the statement (datafusion-postgres's parser already rewrites many; these are the
-//! ones it leaves). Today: the array constructor `ARRAY(SELECT e FROM …)`, which psql's
-//! `\d+` sends, becomes the scalar subquery `(SELECT array_agg(e) FROM …)`. And psql's `\d+`
+//! ones it leaves). Today: the array constructor `ARRAY(SELECT e FROM … ORDER BY o)`, which
+//! psql's `\d+` sends, becomes the scalar subquery `(SELECT array_agg(e ORDER BY o) FROM …)`.
+//! And psql's `\d+`
 //! asks for `pg_class.reloptions` (storage options, its own and its TOAST table's), which
 //! ilot's catalog has no column for, as no relation has options: `<relation>.reloptions` is
 //! the NULL array it would hold, and an array built from unnesting it is that NULL array too
 //! (DataFusion could not unnest an outer column in a subquery anyway).
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, SelectItem, SetExpr, Statement, TableFactor, visit_expressions_mut,
+    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, SelectItem, SetExpr, Statement, TableFactor,
+    visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -25,8 +27,9 @@ pub fn rewrite(mut statement: Statement) -> Statement {
     statement
 }
 
-/// `ARRAY(SELECT e …)` as `(SELECT array_agg(e) …)`, when the subquery is a plain SELECT of one
-/// column.
+/// `ARRAY(SELECT e … [ORDER BY o])` as `(SELECT array_agg(e [ORDER BY o]) …)`, when the
+/// subquery is a plain SELECT of one column (no WITH, DISTINCT, GROUP BY, HAVING or LIMIT,
+/// which an aggregate would not keep: those are left for the engine to refuse).
 fn array_constructor(expr: &Expr) -> Option<Expr> {
     let Expr::Function(function) = expr else { return None };
     if !function.name.to_string().eq_ignore_ascii_case("array") {
@@ -34,6 +37,11 @@ fn array_constructor(expr: &Expr) -> Option<Expr> {
     }
     let FunctionArguments::Subquery(query) = &function.args else { return None };
     let SetExpr::Select(select) = query.body.as_ref() else { return None };
+    let ungrouped = matches!(&select.group_by, GroupByExpr::Expressions(by, modifiers) if by.is_empty() && modifiers.is_empty());
+    let plain = query.with.is_none() && query.limit_clause.is_none() && query.fetch.is_none() && select.distinct.is_none() && select.having.is_none();
+    if !(plain && ungrouped) {
+        return None;
+    }
     let [item] = select.projection.as_slice() else { return None };
     let element = match item {
         SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e.to_string(),
@@ -46,7 +54,8 @@ fn array_constructor(expr: &Expr) -> Option<Expr> {
     }
     let from = select.from.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
     let filter = select.selection.as_ref().map(|w| format!(" WHERE {w}")).unwrap_or_default();
-    parse_expr(&format!("(SELECT array_agg({element}) FROM {from}{filter})"))
+    let order = query.order_by.as_ref().map(|o| format!(" {o}")).unwrap_or_default();
+    parse_expr(&format!("(SELECT array_agg({element}{order}) FROM {from}{filter})"))
 }
 
 fn parse_expr(sql: &str) -> Option<Expr> {
@@ -81,6 +90,11 @@ mod tests {
         let parse = |sql: &str| Parser::new(&PostgreSqlDialect {}).try_with_sql(sql).unwrap().parse_statement().unwrap();
         let sql = "SELECT array(select rolname from pg_roles where oid > 10) AS roles FROM t";
         assert_eq!(rewrite(parse(sql)).to_string(), "SELECT (SELECT array_agg(rolname) FROM pg_roles WHERE oid > 10) AS roles FROM t");
+        let ordered = "SELECT ARRAY(SELECT rolname FROM pg_roles ORDER BY oid DESC, rolname) FROM t";
+        assert_eq!(rewrite(parse(ordered)).to_string(), "SELECT (SELECT array_agg(rolname ORDER BY oid DESC, rolname) FROM pg_roles) FROM t");
+        for kept in ["SELECT ARRAY(SELECT rolname FROM pg_roles LIMIT 2)", "SELECT ARRAY(SELECT DISTINCT rolname FROM pg_roles)", "SELECT ARRAY(SELECT max(oid) FROM pg_roles GROUP BY rolname)"] {
+            assert_eq!(rewrite(parse(kept)).to_string(), parse(kept).to_string(), "left as it is: {kept}");
+        }
         let psql = "SELECT array_to_string(c.reloptions || array(select 'toast.' || x from pg_catalog.unnest(tc.reloptions) x), ', ') FROM t";
         assert_eq!(rewrite(parse(psql)).to_string(), "SELECT array_to_string(CAST(NULL AS TEXT[]) || CAST(NULL AS TEXT[]), ', ') FROM t");
     }

@@ -3,8 +3,10 @@
 //! read-only check, memory pool, deadline and row cut as `POST /api/sql`), session statements
 //! (`SET`, `SHOW`, `BEGIN`/`COMMIT`, answered by datafusion-postgres's hooks without touching
 //! the engine) and everything else, refused with SQLSTATE 25006 and the statement's kind.
-//! [`Session`] is the extended-protocol handler: its reads run through the engine too, encoded in
-//! the formats (text or binary) the client asked for in its Bind.
+//! [`Session`] is the extended-protocol handler: a read is planned once, at Parse (the plan
+//! describes its columns and parameters), and run at each Execute through the engine too; both
+//! count against the client's rate limit. Rows are encoded by [`super::rows`] in the formats
+//! (text or binary) the client asked for in its Bind.
 
 use async_trait::async_trait;
 use datafusion::common::ParamValues;
@@ -12,7 +14,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{Set, Statement};
 use datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters;
-use datafusion_postgres::arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
+use datafusion_postgres::arrow_pg::datatypes::arrow_schema_to_pg_fields;
 use datafusion_postgres::hooks::HookClient;
 use datafusion_postgres::pgwire::api::portal::{Format, Portal};
 use datafusion::sql::sqlparser::parser::ParserError;
@@ -160,7 +162,7 @@ fn admit(sql_rate: &SqlRateLimit, client: &(impl ClientInfo + ?Sized)) -> PgWire
 /// `DateStyle` and the like.
 fn encode(result: QueryResult, format: &Format, client: &(impl ClientInfo + ?Sized)) -> PgWireResult<Response> {
     let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
-    let fields = Arc::new(arrow_schema_to_pg_fields(&result.schema, format, Some(options))?);
+    let fields = Arc::new(arrow_schema_to_pg_fields(&result.schema, format, Some(options.clone()))?);
     let (batches, row_fields) = (result.batches.clone(), fields.clone());
     // The rows are encoded as they are sent; the result's memory reservation lives as long,
     // and the connection's watchdog ends it if the client stops taking them.
@@ -168,7 +170,10 @@ fn encode(result: QueryResult, format: &Format, client: &(impl ClientInfo + ?Siz
     let rows = stream::iter(batches).flat_map(move |batch| {
         let _reservation = &result;
         let held = held.clone();
-        stream::iter(encode_recordbatch(row_fields.clone(), batch)).inspect(move |_| held.progress())
+        match super::rows::encode_batch(&batch, &row_fields, &options) {
+            Ok(rows) => stream::iter(rows).map(Ok).inspect(move |_| held.progress()).left_stream(),
+            Err(e) => stream::iter([Err(e)]).right_stream(),
+        }
     });
     Ok(Response::Query(QueryResponse::new(fields, rows)))
 }
@@ -210,7 +215,12 @@ impl QueryHook for ReadOnlyGuard {
         match screen(client, statement) {
             Err(e) => Some(Err(e)),
             Ok(false) => None,
-            Ok(true) => Some(self.engine.describe(rewrite(statement.clone())).await.map_err(|e| query_error(&e))),
+            Ok(true) => {
+                if let Err(limited) = admit(&self.sql_rate, client) {
+                    return Some(Err(limited));
+                }
+                Some(self.engine.describe(rewrite(statement.clone())).await.map_err(|e| query_error(&e)))
+            }
         }
     }
 
@@ -328,7 +338,8 @@ impl ExtendedQueryHandler for Session {
             ParamValues::List(values) => values.into_iter().map(|v| v.value).collect(),
             ParamValues::Map(_) => return Err(user_error("42P02", "named parameters are not supported: use $1, $2 …")),
         };
-        let result = self.engine.query_statement(rewrite(statement.clone()), params).await.map_err(|e| query_error(&e))?;
+        // The plan made at Parse (`handle_extended_parse_query`), rewritten and checked there.
+        let result = self.engine.query_plan(plan.clone(), params).await.map_err(|e| query_error(&e))?;
         if let Some(notice) = cut_notice(&result) {
             client.send(notice).await?;
         }
