@@ -69,6 +69,8 @@ async fn dashboard_api_end_to_end() {
     let mut spec = ServiceSpec::new(dir.path(), Broker::Embedded(port), &prefix);
     spec.http_token = Some(READER.into());
     spec.http_admin_token = Some(ADMIN.into());
+    // The map judges sensor health by the sensor_health rule that covers the network.
+    spec.extra_toml = "[alerts]\nenabled = true\n\n[[alerts.rules]]\nid = \"dash-health\"\nkind = \"sensor_health\"\nnetworks = [\"dash\"]\nbattery_low_v = 3.1\n".into();
     let svc = Service::start(&spec);
     svc.wait_healthy(Duration::from_secs(30)).await;
 
@@ -128,7 +130,9 @@ async fn dashboard_api_end_to_end() {
         client.publish(format!("{prefix}/dash/{sensor}/reading"), QoS::AtLeastOnce, false, format!("[{}]", batch.join(","))).await.unwrap();
     }
     let (newest, older) = (now - 600, now - 7200);
-    client.publish(format!("{prefix}/dash/u2/reading"), QoS::AtLeastOnce, false, reading(newest, 20.0)).await.unwrap();
+    // 3.2 V: low under the rule kind's default (3.3 V), not under the dash rule's 3.1 V.
+    let with_battery = reading(newest, 20.0).replace('}', r#","battery_v":3.2}"#);
+    client.publish(format!("{prefix}/dash/u2/reading"), QoS::AtLeastOnce, false, with_battery).await.unwrap();
     svc.wait_for("SELECT count(*) FROM readings WHERE sensor_id = 'u2'", 1, Duration::from_secs(30)).await;
     client.publish(format!("{prefix}/dash/u2/reading"), QoS::AtLeastOnce, false, reading(older, 70.0)).await.unwrap();
     svc.wait_for("SELECT count(*) FROM readings WHERE sensor_id = 'u2'", 2, Duration::from_secs(30)).await;
@@ -153,6 +157,27 @@ async fn dashboard_api_end_to_end() {
     let (all, _) = rows(&svc, "/api/sensors").await;
     assert_eq!(all.len(), 4);
     assert_eq!(get(&svc, "/api/sensors?network=nope").await.0, 404);
+
+    // The map: one GeoJSON point per sensor ([lon, lat]), its health, its newest nights; the
+    // network's newest reading (health's clock) once per network, not once per sensor.
+    let (status, map) = get(&svc, "/api/map?network=dash").await;
+    assert_eq!(status, 200, "{map}");
+    let features = map["features"].as_array().expect("features");
+    let feature = |id: &str| features.iter().find(|f| f["properties"]["sensor_id"] == id).unwrap_or_else(|| panic!("{id} on the map")).clone();
+    assert_eq!(features.len(), 4);
+    assert_eq!(feature("u1")["geometry"]["coordinates"], json!([1.44, 43.6]));
+    assert_eq!(ts_of(&map["networks"]["dash"]["as_of"]), newest, "{}", map["networks"]);
+    let health: Vec<(String, Value)> = features.iter().map(|f| (f["properties"]["sensor_id"].as_str().unwrap().to_owned(), f["properties"]["health"].clone())).collect();
+    assert_eq!(health, [("r1", "ok"), ("silent", "no_data"), ("u1", "ok"), ("u2", "ok")].map(|(s, h)| (s.to_owned(), json!(h))));
+    let u1 = &feature("u1")["properties"];
+    assert!(close(&u1["complete_night_uhi_mean_c"], 2.0) && close(&u1["complete_night_uhi_max_c"], 2.0), "{u1}");
+    assert!(u1["complete_night_completeness"].as_f64() >= Some(0.8) && u1["latest_night"].is_string(), "{u1}");
+    assert!(u1.get("as_of").is_none() && u1.get("silent").is_none(), "health is one field, as_of is per network: {u1}");
+    assert!(map["computed_with"]["health"].as_str().is_some_and(|h| h.contains("cadences")), "{}", map["computed_with"]);
+    let thresholds = &map["computed_with"]["health_thresholds"];
+    assert_eq!(thresholds["dash"], json!({"silent_cadences": 3, "battery_low_v": 3.1, "rules": ["dash-health"]}), "{thresholds}");
+    assert_eq!(thresholds["*"], json!({"silent_cadences": 3, "battery_low_v": 3.3, "rules": []}), "{thresholds}");
+    assert_eq!(get(&svc, "/api/map?network=nope").await.0, 404);
 
     // UHI at every granularity.
     let (hourly, computed_with) = rows(&svc, "/api/networks/dash/uhi?granularity=hourly").await;

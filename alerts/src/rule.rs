@@ -66,7 +66,7 @@ pub enum RuleKind {
 }
 
 /// The rule kinds' default settings (the dashboard's map judges sensor health by the
-/// `sensor_health` ones).
+/// `sensor_health` ones where no such rule covers a network).
 pub mod defaults {
     use crate::level::Level;
 

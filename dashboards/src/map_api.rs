@@ -10,14 +10,19 @@
 //!   heat alerts in force (not the technicians' sensor-health alerts).
 //!
 //! Ten thousand sensors and fifty dashboards polling: the map is computed at most once per
-//! [`MAP_TTL`] (one computation at a time; others wait for it, then share it) and every answer
-//! is kept as bytes, plain and gzip ([`crate::web::Encoded`]).
+//! [`MAP_TTL`], one computation at a time, and every answer is kept as bytes, plain and gzip
+//! ([`crate::web::Encoded`]). Once the map is older than that, the next request starts one
+//! computation in the background and every request is answered with the previous map until it
+//! is done (up to [`MAP_STALE_MAX`]; `computed_at` says its age): no client waits for the SQL
+//! except the very first ones.
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use ilot_query::ScalarValue;
+use ilot_alerts::rule::{RuleCommon, RuleKind};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -30,17 +35,25 @@ use crate::web::Encoded;
 
 /// How long a computed map is served before the next request recomputes it.
 pub const MAP_TTL: Duration = Duration::from_secs(15);
+/// How old a map may be and still be served while its successor is computed; past it (the
+/// computations fail or hang), requests wait for a computation and see its error.
+pub const MAP_STALE_MAX: Duration = Duration::from_secs(60);
 /// How many nights back (from the oldest network's newest reading) the map looks for UHI.
 const NIGHTS_BACK: u64 = 3;
 
 const MAP_SQL: &str = include_str!("sql/map.sql");
+const NETWORK_AS_OF_SQL: &str = include_str!("sql/network_as_of.sql");
 const CALENDAR_SQL: &str = include_str!("sql/network_calendar.sql");
 
-/// One computed map: its features by network, and the answers already encoded from them.
+/// One computed map: its features by network, each network's newest reading, and the answers
+/// already encoded from them.
 struct MapSnapshot {
     computed: Instant,
     computed_at: DateTime<Utc>,
     features: Vec<(String, Value)>,
+    as_of: BTreeMap<String, Value>,
+    /// The thresholds health was judged by: every network's (`*`), then those a rule names.
+    thresholds: BTreeMap<String, HealthThresholds>,
     answers: Mutex<HashMap<Answer, Arc<Encoded>>>,
 }
 
@@ -57,22 +70,36 @@ const FAILURE_TTL: Duration = Duration::from_secs(2);
 #[derive(Default)]
 pub struct MapCache {
     current: Mutex<Option<Arc<MapSnapshot>>>,
-    computing: tokio::sync::Mutex<()>,
+    computing: Arc<tokio::sync::Mutex<()>>,
     failed: Mutex<Option<(Instant, ApiError)>>,
 }
 
 impl MapCache {
-    fn fresh(&self) -> Option<Arc<MapSnapshot>> {
+    /// The current map if it is younger than `age`.
+    fn younger_than(&self, age: Duration) -> Option<Arc<MapSnapshot>> {
         let current = self.current.lock().expect("map cache lock").clone();
-        current.filter(|s| s.computed.elapsed() < MAP_TTL)
+        current.filter(|s| s.computed.elapsed() < age)
     }
 
-    async fn snapshot(&self, state: &HttpState) -> Result<Arc<MapSnapshot>, ApiError> {
-        if let Some(s) = self.fresh() {
+    async fn snapshot(&self, state: &Arc<HttpState>) -> Result<Arc<MapSnapshot>, ApiError> {
+        if let Some(s) = self.younger_than(MAP_TTL) {
             return Ok(s);
         }
+        if let Some(stale) = self.younger_than(MAP_STALE_MAX) {
+            // One computation in the background (none if one is running); this request and the
+            // next are answered with the previous map meanwhile.
+            if let Ok(one_at_a_time) = self.computing.clone().try_lock_owned() {
+                let state = state.clone();
+                tokio::spawn(async move {
+                    // A failure is kept for the requests that will wait once the map is too old.
+                    let _ = state.map.recompute(&state).await;
+                    drop(one_at_a_time);
+                });
+            }
+            return Ok(stale);
+        }
         let _one_at_a_time = self.computing.lock().await;
-        if let Some(s) = self.fresh() {
+        if let Some(s) = self.younger_than(MAP_TTL) {
             return Ok(s);
         }
         // Clients that queued behind a failed computation share its error, not one query each.
@@ -80,6 +107,11 @@ impl MapCache {
             tracing::debug!(age_ms = at.elapsed().as_millis() as u64, "map: the last computation failed");
             return Err(error.clone());
         }
+        self.recompute(state).await
+    }
+
+    /// Computes the map and keeps it, or keeps its error; the caller holds `computing`.
+    async fn recompute(&self, state: &HttpState) -> Result<Arc<MapSnapshot>, ApiError> {
         match compute(state).await {
             Ok(snapshot) => {
                 let snapshot = Arc::new(snapshot);
@@ -87,13 +119,14 @@ impl MapCache {
                 Ok(snapshot)
             }
             Err(error) => {
+                tracing::warn!(kind = error.kind, message = %error.message, "map: computation failed");
                 *self.failed.lock().expect("map cache lock") = Some((Instant::now(), error.clone()));
                 Err(error)
             }
         }
     }
 
-    async fn answer(&self, state: &HttpState, answer: Answer) -> Result<Arc<Encoded>, ApiError> {
+    async fn answer(&self, state: &Arc<HttpState>, answer: Answer) -> Result<Arc<Encoded>, ApiError> {
         let snapshot = self.snapshot(state).await?;
         if let Some(encoded) = snapshot.answers.lock().expect("map answers lock").get(&answer) {
             return Ok(encoded.clone());
@@ -113,14 +146,85 @@ fn flag_names(bits: u64) -> Vec<&'static str> {
     crate::heat_api::QC_FLAGS.iter().filter(|(_, bit)| bits & u64::from(*bit) != 0).map(|(name, _)| *name).collect()
 }
 
+/// What sensor health is judged by, and the sensor_health rules in force it comes from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct HealthThresholds {
+    silent_cadences: u32,
+    battery_low_v: f64,
+    /// Empty: the rule kind's defaults (no sensor_health rule covers the network).
+    rules: Vec<String>,
+}
+
+impl HealthThresholds {
+    fn defaults() -> Self {
+        let (silent_cadences, battery_low_v) = (ilot_alerts::rule::defaults::silent_cadences(), ilot_alerts::rule::defaults::battery_low_v());
+        HealthThresholds { silent_cadences, battery_low_v, rules: Vec::new() }
+    }
+
+    /// With one more rule: the strictest of each threshold (a sensor one rule calls for a
+    /// technician is shown as needing one).
+    fn with(mut self, rule: &str, silent_cadences: u32, battery_low_v: f64) -> Self {
+        if self.rules.is_empty() {
+            (self.silent_cadences, self.battery_low_v) = (silent_cadences, battery_low_v);
+        } else {
+            self.silent_cadences = self.silent_cadences.min(silent_cadences);
+            self.battery_low_v = self.battery_low_v.max(battery_low_v);
+        }
+        self.rules.push(rule.to_owned());
+        self
+    }
+}
+
+/// Sensor health's thresholds from the sensor_health rules in force: for every network (`*`:
+/// the rules that name no network), and for each network some rule names (those rules too).
+fn health_thresholds(state: &HttpState) -> BTreeMap<String, HealthThresholds> {
+    let rules = state.alerting.as_ref().map(|a| a.rules()).unwrap_or_default();
+    let health: Vec<(&RuleCommon, u32, f64)> = rules
+        .iter()
+        .filter_map(|r| match r.kind {
+            RuleKind::SensorHealth { silent_cadences, battery_low_v, .. } => Some((&r.common, silent_cadences, battery_low_v)),
+            _ => None,
+        })
+        .collect();
+    let covering = |network: Option<&String>| {
+        health
+            .iter()
+            .filter(|(common, ..)| common.networks.is_empty() || network.is_some_and(|n| common.networks.contains(n)))
+            .fold(HealthThresholds::defaults(), |t, (common, cadences, volts)| t.with(&common.id, *cadences, *volts))
+    };
+    let mut thresholds: BTreeMap<String, HealthThresholds> = BTreeMap::from([("*".to_owned(), covering(None))]);
+    for network in health.iter().flat_map(|(common, ..)| &common.networks) {
+        thresholds.insert(network.clone(), covering(Some(network)));
+    }
+    thresholds
+}
+
+/// `map.sql` with its thresholds: parameters $1 (since), $2 and $3 (every network's), then one
+/// row per named network, its name a parameter.
+fn map_query(since: NaiveDate, thresholds: &BTreeMap<String, HealthThresholds>) -> (String, Vec<ScalarValue>) {
+    let everywhere = &thresholds["*"];
+    let mut params =
+        vec![date(since), ScalarValue::Int64(Some(i64::from(everywhere.silent_cadences))), ScalarValue::Float64(Some(everywhere.battery_low_v))];
+    let mut rows = Vec::new();
+    for (network, t) in thresholds.iter().filter(|(n, _)| *n != "*") {
+        params.push(text(network));
+        rows.push(format!("(CAST(${} AS VARCHAR), CAST({} AS BIGINT), CAST({:?} AS DOUBLE))", params.len(), t.silent_cadences, t.battery_low_v));
+    }
+    if rows.is_empty() {
+        rows.push("(CAST(NULL AS VARCHAR), CAST(NULL AS BIGINT), CAST(NULL AS DOUBLE))".into());
+    }
+    (MAP_SQL.replace("{networks}", &rows.join(", ")).replace("{network_as_of}", NETWORK_AS_OF_SQL), params)
+}
+
 async fn compute(state: &HttpState) -> Result<MapSnapshot, ApiError> {
     let started = Instant::now();
-    let newest = run(state, "SELECT min(newest) AS oldest FROM (SELECT max(ts) AS newest FROM latest_readings WHERE qc_flags & 8 = 0 GROUP BY network)", Vec::new()).await?;
+    let newest = run(state, &format!("SELECT min(as_of) AS oldest FROM ({NETWORK_AS_OF_SQL})"), Vec::new()).await?;
     let oldest = newest.rows.first().and_then(|r| r.get("oldest")).and_then(Value::as_str).and_then(|t| t.get(..10)).and_then(|d| d.parse::<NaiveDate>().ok());
     let since = oldest.unwrap_or_else(|| Utc::now().date_naive()).checked_sub_days(Days::new(NIGHTS_BACK)).unwrap_or(NaiveDate::MIN);
-    let silent_cadences = i64::from(ilot_alerts::rule::defaults::silent_cadences());
-    let params = vec![date(since), ScalarValue::Int64(Some(silent_cadences)), ScalarValue::Float64(Some(ilot_alerts::rule::defaults::battery_low_v()))];
-    let result = run(state, MAP_SQL, params).await?;
+    let thresholds = health_thresholds(state);
+    let (sql, params) = map_query(since, &thresholds);
+    let result = run(state, &sql, params).await?;
+    let mut as_of = BTreeMap::new();
     let features = result
         .rows
         .into_iter()
@@ -129,35 +233,39 @@ async fn compute(state: &HttpState) -> Result<MapSnapshot, ApiError> {
             let qc = row.get("qc_flags").and_then(Value::as_u64).map(flag_names);
             row.insert("qc".into(), qc.map_or(Value::Null, |q| json!(q)));
             let network = row.get("network").and_then(Value::as_str).unwrap_or_default().to_owned();
+            // The network's newest reading is said once per network, not once per sensor.
+            as_of.insert(network.clone(), row.remove("as_of").unwrap_or_default());
             (network, json!({ "type": "Feature", "geometry": { "type": "Point", "coordinates": [lon, lat] }, "properties": row }))
         })
         .collect();
     metrics::histogram!("ilot_dashboard_map_seconds").record(started.elapsed().as_secs_f64());
-    Ok(MapSnapshot { computed: Instant::now(), computed_at: Utc::now(), features, answers: Mutex::default() })
+    Ok(MapSnapshot { computed: Instant::now(), computed_at: Utc::now(), features, as_of, thresholds, answers: Mutex::default() })
 }
 
-fn computed_with() -> Value {
+fn computed_with(snapshot: &MapSnapshot) -> Value {
     json!({
         "latest": "newest measurement time (ts) per sensor, from the latest_readings cache",
-        "health": format!(
-            "silent: newest reading more than {} cadences older than its network's newest reading; stuck: newest reading flagged STUCK; \
-             low_battery: newest battery voltage under {} V (the sensor_health rule's defaults)",
-            ilot_alerts::rule::defaults::silent_cadences(),
-            ilot_alerts::rule::defaults::battery_low_v()
-        ),
-        "latest_night": "newest night in uhi_night_summary (may be in progress; no completeness rule)",
-        "complete_night": "newest night in uhi_nightly (>= 80 % of its hours valid)",
+        "as_of": "per network: its newest reading from a registered sensor with a valid time stamp, not after now",
+        "health": "silent: newest reading more than silent_cadences cadences older than its network's newest reading; \
+                   stuck: newest reading flagged STUCK; low_battery: newest battery voltage under battery_low_v V \
+                   (health_thresholds: per network, the sensor_health rules in force, the strictest; `*`: every other network)",
+        "health_thresholds": snapshot.thresholds,
+        "latest_night": "newest night in uhi_night_summary (may be in progress; no completeness rule); UHI rounded to 0.01 K",
+        "complete_night": "newest night in uhi_nightly (>= 80 % of its hours valid); UHI rounded to 0.01 K",
         "cache_s": MAP_TTL.as_secs(),
     })
 }
 
 fn sensors_answer(snapshot: &MapSnapshot, network: Option<&str>) -> Value {
-    let features: Vec<&Value> = snapshot.features.iter().filter(|(n, _)| network.is_none_or(|w| w == n)).map(|(_, f)| f).collect();
+    let shown = |n: &String| network.is_none_or(|w| w == n);
+    let features: Vec<&Value> = snapshot.features.iter().filter(|(n, _)| shown(n)).map(|(_, f)| f).collect();
+    let networks: Map<String, Value> = snapshot.as_of.iter().filter(|(n, _)| shown(n)).map(|(n, t)| (n.clone(), json!({ "as_of": t }))).collect();
     json!({
         "type": "FeatureCollection",
         "features": features,
+        "networks": networks,
         "computed_at": snapshot.computed_at.to_rfc3339(),
-        "computed_with": computed_with(),
+        "computed_with": computed_with(snapshot),
     })
 }
 

@@ -101,7 +101,8 @@ async function mapPage(main, { api, config }) {
         className: `sensor-marker health-${p.health}`,
       });
       // A node, not a string: Leaflet would read a string as HTML, and names come from the registry.
-      marker.bindTooltip(el('span', { text: `${p.name || p.sensor_id} · LCZ ${p.lcz ?? '–'} · ${mode.text(value)} · ${t(`health.${p.health}`)}` }));
+      // Made when the tooltip opens: ten thousand sensors need not make ten thousand nodes.
+      marker.bindTooltip(() => el('span', { text: `${p.name || p.sensor_id} · LCZ ${p.lcz ?? '–'} · ${mode.text(value)} · ${t(`health.${p.health}`)}` }));
       marker.on('click', () => { location.hash = `#/sensor/${encodeURIComponent(p.network)}/${encodeURIComponent(p.sensor_id)}`; });
       marker.addTo(layer);
       marker.getElement()?.setAttribute('data-sensor', `${p.network}/${p.sensor_id}`);
@@ -110,10 +111,9 @@ async function mapPage(main, { api, config }) {
     paint(legendBox);
     count.textContent = t('map.count', { n: features.length });
     mapDiv.dataset.markers = String(features.length);
-    const stale = new Map();
-    for (const f of features) if (f.properties.as_of) stale.set(f.properties.network, f.properties.as_of);
-    banner.replaceChildren(...[...stale].filter(([, asOf]) => Date.now() - new Date(asOf).getTime() > 86400000)
-      .map(([n, asOf]) => el('p', { class: 'notice', text: t('map.stale', { network: n, time: fmt.time(asOf) }) })));
+    const stale = Object.entries(collection.networks || {}).filter(([n, { as_of: asOf }]) =>
+      (!network || n === network) && asOf && Date.now() - new Date(asOf).getTime() > 86400000);
+    banner.replaceChildren(...stale.map(([n, { as_of: asOf }]) => el('p', { class: 'notice', text: t('map.stale', { network: n, time: fmt.time(asOf) }) })));
     const cut = features.length > TABLE_MAX ? [el('p', { class: 'count', text: t('map.table.cut', { shown: TABLE_MAX, n: features.length }) })] : [];
     list.replaceChildren(table(t('map.table'), [
       { label: t('sensor'), value: sensorLink },

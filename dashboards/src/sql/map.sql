@@ -1,17 +1,19 @@
 -- map: every registered sensor with a position, as the dashboard's map draws it: its newest
--- reading (latest_readings, no scan), its health by the sensor_health rule's default thresholds
--- (silent: newest reading more than $2 cadences older than its network's newest reading, itself
--- from registered sensors, with a valid time stamp, and not after now; stuck: newest reading
--- flagged STUCK, qc_flags & 4; low battery: newest voltage under $3 V), the newest night
--- of heat island in progress or closed (uhi_night_summary, no completeness rule) and the newest
--- night complete enough for uhi_nightly (>= 80 % of its hours). $1: the oldest night to look at.
-WITH as_of AS (
-    -- One sensor with a wrong clock (flagged TIMESTAMP, qc_flags & 8) must not make the others silent.
-    SELECT l.network, least(max(l.ts), arrow_cast(now(), 'Timestamp(Millisecond, Some("UTC"))')) AS as_of
-    FROM latest_readings l
-    JOIN sensors s ON s.network = l.network AND s.sensor_id = l.sensor_id
-    WHERE l.qc_flags & 8 = 0
-    GROUP BY l.network
+-- reading (latest_readings, no scan), its health (silent: newest reading more than
+-- silent_cadences cadences older than its network's newest reading, itself from registered
+-- sensors, with a valid time stamp, and not after now; stuck: newest reading flagged STUCK,
+-- qc_flags & 4; low battery: newest voltage under battery_low_v), the newest night of heat
+-- island in progress or closed (uhi_night_summary, no completeness rule) and the newest night
+-- complete enough for uhi_nightly (>= 80 % of its hours). $1: the oldest night to look at.
+-- Thresholds: per network, those of the sensor_health rules in force that name it (rows that
+-- map_api.rs puts in place of the networks placeholder, the networks' names as parameters $4,
+-- $5 …), else $2 cadences and $3 V (the rules that cover every network, or the rule kind's
+-- defaults). The network_as_of placeholder: network_as_of.sql.
+WITH thresholds(network, silent_cadences, battery_low_v) AS (
+    VALUES {networks}
+),
+as_of AS (
+    {network_as_of}
 ),
 latest_night AS (
     SELECT network, sensor_id, night, uhi_mean_c, uhi_max_c, hours_valid,
@@ -41,9 +43,10 @@ judged AS (
         l.battery_v,
         l.qc_flags,
         a.as_of,
-        l.ts IS NULL OR arrow_cast(l.ts, 'Int64') < arrow_cast(a.as_of, 'Int64') - $2 * 1000 * CAST(s.cadence_s AS BIGINT) AS silent,
+        l.ts IS NULL
+            OR arrow_cast(l.ts, 'Int64') < arrow_cast(a.as_of, 'Int64') - coalesce(t.silent_cadences, $2) * 1000 * CAST(s.cadence_s AS BIGINT) AS silent,
         coalesce(l.qc_flags & 4 = 4, false) AS stuck,
-        coalesce(l.battery_v < $3, false) AS low_battery,
+        coalesce(l.battery_v < coalesce(t.battery_low_v, $3), false) AS low_battery,
         n.night AS latest_night,
         n.uhi_mean_c AS latest_night_uhi_mean_c,
         n.uhi_max_c AS latest_night_uhi_max_c,
@@ -55,13 +58,24 @@ judged AS (
     FROM sensors s
     LEFT JOIN latest_readings l ON l.network = s.network AND l.sensor_id = s.sensor_id
     LEFT JOIN as_of a ON a.network = s.network
+    LEFT JOIN thresholds t ON t.network = s.network
     LEFT JOIN latest_night n ON n.network = s.network AND n.sensor_id = s.sensor_id AND n.k = 1
     LEFT JOIN complete_night c ON c.network = s.network AND c.sensor_id = s.sensor_id AND c.k = 1
     WHERE s.lat IS NOT NULL AND s.lon IS NOT NULL
 )
--- One state per sensor, the first that applies, as the dashboard shows it.
+-- One state per sensor, the first that applies, as the dashboard shows it. Nights' values are
+-- rounded to 0.01 K (readings have 0.01 °C resolution): the answer is a map, not an archive.
 SELECT
-    *,
-    CASE WHEN ts IS NULL THEN 'no_data' WHEN silent THEN 'silent' WHEN stuck THEN 'stuck' WHEN low_battery THEN 'low_battery' ELSE 'ok' END AS health
+    network, sensor_id, name, lat, lon, lcz, role, cadence_s,
+    ts, temperature_c, humidity_pct, battery_v, qc_flags, as_of,
+    CASE WHEN ts IS NULL THEN 'no_data' WHEN silent THEN 'silent' WHEN stuck THEN 'stuck' WHEN low_battery THEN 'low_battery' ELSE 'ok' END AS health,
+    latest_night,
+    round(latest_night_uhi_mean_c, 2) AS latest_night_uhi_mean_c,
+    round(latest_night_uhi_max_c, 2) AS latest_night_uhi_max_c,
+    latest_night_hours_valid,
+    complete_night,
+    round(complete_night_uhi_mean_c, 2) AS complete_night_uhi_mean_c,
+    round(complete_night_uhi_max_c, 2) AS complete_night_uhi_max_c,
+    round(complete_night_completeness, 2) AS complete_night_completeness
 FROM judged
 ORDER BY network, sensor_id
