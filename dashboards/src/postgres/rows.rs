@@ -74,7 +74,7 @@ enum Values {
     /// Instants as i64 in `unit`; with a time zone, `timestamptz` shown in that zone. `iso`:
     /// the client's `DateStyle` is ISO, which [`put_iso`] writes without chrono's formatter.
     Timestamp { array: ArrayRef, unit: TimeUnit, zone: Option<Tz>, text: Vec<Item<'static>>, iso: bool },
-    Date { array: PrimitiveArray<Date32Type>, text: Vec<Item<'static>> },
+    Date { array: PrimitiveArray<Date32Type>, text: Vec<Item<'static>>, iso: bool },
     /// Anything else, value by value through arrow-pg.
     Other { array: ArrayRef, field: Field, encoder: DataRowEncoder },
 }
@@ -107,7 +107,10 @@ impl<'a> Column<'a> {
                 let text = if zone.is_some() { parse(&zoned_format) } else { parse(naive_format) };
                 Values::Timestamp { unit: *unit, zone, text, array, iso }
             }
-            (DataType::Date32, &Type::DATE) => Values::Date { array: array.as_primitive().clone(), text: parse(date_style().date_format_str()) },
+            (DataType::Date32, &Type::DATE) => {
+                let format = date_style().date_format_str().to_owned();
+                Values::Date { array: array.as_primitive().clone(), text: parse(&format), iso: format == ISO_DATE_FORMAT }
+            }
             _ => Values::Other { field: field.clone(), encoder: DataRowEncoder::new(Arc::new(vec![pg.clone()])), array: original.clone() },
         };
         Ok(Column { values, format: pg.format(), ty, field: pg })
@@ -175,8 +178,9 @@ impl<'a> Column<'a> {
                     }),
                 })
             }
-            Values::Date { array, text } => array.is_valid(row).then(|| array.value_as_date(row)).flatten().map(|date: NaiveDate| {
+            Values::Date { array, text, iso } => array.is_valid(row).then(|| array.value_as_date(row)).flatten().map(|date: NaiveDate| {
                 put_with_length(out, |out| match format {
+                    FieldFormat::Text if *iso && put_iso_date(out, &date) => Ok(IsNull::No),
                     FieldFormat::Text => write_items(out, date.format_with_items(text.iter())),
                     FieldFormat::Binary => date.to_sql(ty, out),
                 })
@@ -237,7 +241,8 @@ fn write_items(out: &mut BytesMut, shown: impl std::fmt::Display) -> ValueResult
     Ok(IsNull::No)
 }
 
-/// pgwire's formats for timestamps under `DateStyle = ISO` (any order).
+/// pgwire's formats for dates and timestamps under `DateStyle = ISO` (any order).
+const ISO_DATE_FORMAT: &str = "%Y-%m-%d";
 const ISO_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.6f";
 const ISO_TZ_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.6f%:::z";
 
@@ -245,37 +250,56 @@ const ISO_TZ_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.6f%:::z";
 /// does) and returns true, or writes nothing and returns false where chrono's formatter must
 /// do it: years outside 0..=9999, leap seconds, offsets with minutes.
 fn put_iso(out: &mut BytesMut, local: &NaiveDateTime, offset_s: Option<i32>) -> bool {
-    use chrono::{Datelike, Timelike};
-    let (year, nanos) = (local.year(), local.nanosecond());
-    if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 || offset_s.is_some_and(|s| s % 3600 != 0) {
-        return false;
-    }
+    use chrono::Timelike;
+    let nanos = local.nanosecond();
     let mut text = *b"0000-00-00 00:00:00.000000+00";
-    let mut digits = |at: usize, width: usize, mut value: u32| {
-        for i in (at..at + width).rev() {
-            text[i] = b'0' + (value % 10) as u8;
-            value /= 10;
-        }
-    };
-    digits(0, 4, year as u32);
-    digits(5, 2, local.month());
-    digits(8, 2, local.day());
-    digits(11, 2, local.hour());
-    digits(14, 2, local.minute());
-    digits(17, 2, local.second());
-    digits(20, 6, nanos / 1000);
-    let Some(offset_s) = offset_s else {
-        out.put_slice(&text[..26]);
-        return true;
-    };
-    let hours = offset_s.unsigned_abs() / 3600;
-    if hours > 99 {
+    if nanos >= 1_000_000_000 || offset_s.is_some_and(|s| s % 3600 != 0 || s.unsigned_abs() / 3600 > 99) || !iso_date(&mut text, &local.date()) {
         return false;
     }
-    digits(27, 2, hours);
-    text[26] = if offset_s < 0 { b'-' } else { b'+' };
-    out.put_slice(&text);
+    digits(&mut text, 11, 2, local.hour());
+    digits(&mut text, 14, 2, local.minute());
+    digits(&mut text, 17, 2, local.second());
+    digits(&mut text, 20, 6, nanos / 1000);
+    match offset_s {
+        None => out.put_slice(&text[..26]),
+        Some(offset_s) => {
+            text[26] = if offset_s < 0 { b'-' } else { b'+' };
+            digits(&mut text, 27, 2, offset_s.unsigned_abs() / 3600);
+            out.put_slice(&text);
+        }
+    }
     true
+}
+
+/// Writes `date` as [`ISO_DATE_FORMAT`] and returns true, or false as [`put_iso`] does.
+fn put_iso_date(out: &mut BytesMut, date: &NaiveDate) -> bool {
+    let mut text = *b"0000-00-00";
+    let done = iso_date(&mut text, date);
+    if done {
+        out.put_slice(&text);
+    }
+    done
+}
+
+/// `date` in `text[..10]` (`%Y-%m-%d`), for years 0..=9999 (chrono signs the others).
+fn iso_date(text: &mut [u8], date: &NaiveDate) -> bool {
+    use chrono::Datelike;
+    let year = date.year();
+    if !(0..=9999).contains(&year) {
+        return false;
+    }
+    digits(text, 0, 4, year as u32);
+    digits(text, 5, 2, date.month());
+    digits(text, 8, 2, date.day());
+    true
+}
+
+/// `value`'s last `width` decimal digits in `text[at..at + width]`.
+fn digits(text: &mut [u8], at: usize, width: usize, mut value: u32) {
+    for i in (at..at + width).rev() {
+        text[i] = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
 }
 
 /// Row `row` of a timestamp column as a UTC date and time (None: NULL, or out of chrono's range).

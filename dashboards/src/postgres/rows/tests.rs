@@ -27,6 +27,7 @@ fn batch() -> RecordBatch {
         ("f64", Arc::new(Float64Array::from(vec![Some(21.37), Some(1e-7), Some(f64::INFINITY), None]))),
         ("bool", Arc::new(BooleanArray::from(vec![Some(true), Some(false), None, Some(true)]))),
         ("date", Arc::new(Date32Array::from(vec![Some(20_636), None, Some(-719_000), Some(0)]))),
+        ("date_far", Arc::new(Date32Array::from(vec![Some(-719_528), Some(2_932_896), Some(-800_000), None]))),
         ("ts_utc", Arc::new(TimestampMillisecondArray::from(vec![Some(1_784_000_000_123), None, Some(-1), Some(0)]).with_timezone("UTC"))),
         ("ts_paris", Arc::new(TimestampSecondArray::from(vec![Some(1_784_000_000), Some(1_767_225_600), None, Some(0)]).with_timezone("Europe/Paris"))),
         ("ts_offset", Arc::new(TimestampMillisecondArray::from(vec![Some(1_784_000_000_000), None, Some(5), Some(0)]).with_timezone("+02:00"))),
