@@ -2,7 +2,8 @@
 //! `/api/*` route refuses a request without a token or with a wrong one, every admin route
 //! refuses the reader's token, and each accepts its scope. The PostgreSQL endpoint refuses a
 //! wrong password and an unknown user, and admits `reader` and `admin`. The SQL rate limit is
-//! one quota per client across HTTP and PostgreSQL. CORS is closed.
+//! one quota per client across HTTP and PostgreSQL (a driver's Parse and Execute are one query).
+//! CORS is closed.
 
 mod support;
 
@@ -96,9 +97,14 @@ async fn a_client_has_one_sql_quota_across_http_and_postgresql() {
     svc.wait_healthy(Duration::from_secs(30)).await;
     let client = reqwest::Client::new();
     let post = || client.post(format!("{}/api/sql", svc.base())).body("SELECT 1").send();
-    for _ in 0..2 {
-        assert_eq!(post().await.unwrap().status().as_u16(), 200);
-    }
+    assert_eq!(post().await.unwrap().status().as_u16(), 200);
+    // A driver's parameterised query: Parse then Execute, one query.
+    let driver = format!(
+        "import psycopg\nwith psycopg.connect(host='127.0.0.1', port={pg}, dbname='ilot', user='reader', sslmode='disable') as c:\n    \
+         print(c.execute('SELECT %s::int AS n', (7,)).fetchone()[0])"
+    );
+    let out = Command::new("python3").args(["-c", &driver]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "7", "the second query, over PostgreSQL's extended protocol: {}", String::from_utf8_lossy(&out.stderr));
     let psql = || {
         Command::new("psql").args([&format!("host=127.0.0.1 port={pg} dbname=ilot user=reader sslmode=disable"), "-w", "-c", "SELECT 1"]).output().unwrap()
     };

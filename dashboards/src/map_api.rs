@@ -12,9 +12,10 @@
 //! Ten thousand sensors and fifty dashboards polling: the map is computed at most once per
 //! [`MAP_TTL`], one computation at a time, and every answer is kept as bytes, plain and gzip
 //! ([`crate::web::Encoded`]). Once the map is older than that, the next request starts one
-//! computation in the background and every request is answered with the previous map until it
-//! is done (up to [`MAP_STALE_MAX`]; `computed_at` says its age): no client waits for the SQL
-//! except the very first ones.
+//! computation in the background and waits for it up to [`STALE_WAIT`] (a city's map is done by
+//! then); past that, and for the requests that come while it runs, the previous map is the
+//! answer (up to [`MAP_STALE_MAX`] old; `computed_at` says its age). So a large network's
+//! dashboards never wait the whole computation, except the very first ones.
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -38,6 +39,8 @@ pub const MAP_TTL: Duration = Duration::from_secs(15);
 /// How old a map may be and still be served while its successor is computed; past it (the
 /// computations fail or hang), requests wait for a computation and see its error.
 pub const MAP_STALE_MAX: Duration = Duration::from_secs(60);
+/// How long the request that starts a computation waits for it before taking the previous map.
+pub const STALE_WAIT: Duration = Duration::from_millis(250);
 /// How many nights back (from the oldest network's newest reading) the map looks for UHI.
 const NIGHTS_BACK: u64 = 3;
 
@@ -86,28 +89,44 @@ impl MapCache {
             return Ok(s);
         }
         if let Some(stale) = self.younger_than(MAP_STALE_MAX) {
-            // One computation in the background (none if one is running); this request and the
-            // next are answered with the previous map meanwhile.
-            if let Ok(one_at_a_time) = self.computing.clone().try_lock_owned() {
-                let state = state.clone();
-                tokio::spawn(async move {
-                    // A failure is kept for the requests that will wait once the map is too old.
-                    let _ = state.map.recompute(&state).await;
-                    drop(one_at_a_time);
-                });
+            // One computation in the background: none while one runs or after one failed (for
+            // FAILURE_TTL). Its failure is kept for the requests that will wait once the map
+            // is too old to serve.
+            if self.recent_failure().is_some() {
+                return Ok(stale);
             }
-            return Ok(stale);
+            let Ok(one_at_a_time) = self.computing.clone().try_lock_owned() else { return Ok(stale) };
+            if let Some(s) = self.younger_than(MAP_TTL) {
+                return Ok(s);
+            }
+            // The cache is `state.map`: the task owns what it needs.
+            let state = state.clone();
+            let mut computation = tokio::spawn(async move {
+                let _one_at_a_time = one_at_a_time;
+                state.map.recompute(&state).await
+            });
+            return match tokio::time::timeout(STALE_WAIT, &mut computation).await {
+                Ok(Ok(Ok(fresh))) => Ok(fresh),
+                _ => Ok(stale),
+            };
         }
         let _one_at_a_time = self.computing.lock().await;
         if let Some(s) = self.younger_than(MAP_TTL) {
             return Ok(s);
         }
         // Clients that queued behind a failed computation share its error, not one query each.
-        if let Some((at, error)) = self.failed.lock().expect("map cache lock").as_ref().filter(|(at, _)| at.elapsed() < FAILURE_TTL) {
-            tracing::debug!(age_ms = at.elapsed().as_millis() as u64, "map: the last computation failed");
-            return Err(error.clone());
+        if let Some(error) = self.recent_failure() {
+            return Err(error);
         }
         self.recompute(state).await
+    }
+
+    /// The last computation's error, if it failed less than [`FAILURE_TTL`] ago.
+    fn recent_failure(&self) -> Option<ApiError> {
+        let failed = self.failed.lock().expect("map cache lock");
+        let (at, error) = failed.as_ref().filter(|(at, _)| at.elapsed() < FAILURE_TTL)?;
+        tracing::debug!(age_ms = at.elapsed().as_millis() as u64, "map: the last computation failed");
+        Some(error.clone())
     }
 
     /// Computes the map and keeps it, or keeps its error; the caller holds `computing`.

@@ -250,7 +250,8 @@ pub async fn serve(
         let tls = tls.clone();
         sessions.spawn(async move {
             let _open = permit.map(OpenSession::new);
-            match watchdog::watch(datafusion_postgres::pgwire::tokio::process_socket(socket, tls, handlers), unread_timeout).await {
+            let protocol = session::parse_credit(datafusion_postgres::pgwire::tokio::process_socket(socket, tls, handlers));
+            match watchdog::watch(protocol, unread_timeout).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::debug!(%peer, error = %e, "PostgreSQL session ended with an error"),
                 Err(watchdog::Ended::UnreadResult) => tracing::info!(%peer, timeout_s = unread_timeout.as_secs(), "PostgreSQL session closed: a result left unread"),

@@ -9,8 +9,8 @@
 //! (DataFusion could not unnest an outer column in a subquery anyway).
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, SelectItem, SetExpr, Statement, TableFactor,
-    visit_expressions_mut,
+    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, OrderBy, OrderByExpr, OrderByKind, SelectItem, SetExpr, Statement,
+    TableFactor, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -54,7 +54,20 @@ fn array_constructor(expr: &Expr) -> Option<Expr> {
     }
     let from = select.from.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
     let filter = select.selection.as_ref().map(|w| format!(" WHERE {w}")).unwrap_or_default();
-    let order = query.order_by.as_ref().map(|o| format!(" {o}")).unwrap_or_default();
+    // Inside the aggregate, `ORDER BY 1` would sort by the constant and an output alias would
+    // not resolve: such orders are left for the engine to refuse.
+    let alias = match item {
+        SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.as_str()),
+        _ => None,
+    };
+    let resolvable = |by: &[OrderByExpr]| {
+        !by.iter().any(|o| matches!(&o.expr, Expr::Value(_)) || matches!(&o.expr, Expr::Identifier(i) if Some(i.value.as_str()) == alias))
+    };
+    let order = match &query.order_by {
+        None => String::new(),
+        Some(order @ OrderBy { kind: OrderByKind::Expressions(by), .. }) if resolvable(by) => format!(" {order}"),
+        Some(_) => return None,
+    };
     parse_expr(&format!("(SELECT array_agg({element}{order}) FROM {from}{filter})"))
 }
 
@@ -92,7 +105,13 @@ mod tests {
         assert_eq!(rewrite(parse(sql)).to_string(), "SELECT (SELECT array_agg(rolname) FROM pg_roles WHERE oid > 10) AS roles FROM t");
         let ordered = "SELECT ARRAY(SELECT rolname FROM pg_roles ORDER BY oid DESC, rolname) FROM t";
         assert_eq!(rewrite(parse(ordered)).to_string(), "SELECT (SELECT array_agg(rolname ORDER BY oid DESC, rolname) FROM pg_roles) FROM t");
-        for kept in ["SELECT ARRAY(SELECT rolname FROM pg_roles LIMIT 2)", "SELECT ARRAY(SELECT DISTINCT rolname FROM pg_roles)", "SELECT ARRAY(SELECT max(oid) FROM pg_roles GROUP BY rolname)"] {
+        for kept in [
+            "SELECT ARRAY(SELECT rolname FROM pg_roles LIMIT 2)",
+            "SELECT ARRAY(SELECT DISTINCT rolname FROM pg_roles)",
+            "SELECT ARRAY(SELECT max(oid) FROM pg_roles GROUP BY rolname)",
+            "SELECT ARRAY(SELECT rolname FROM pg_roles ORDER BY 1)",
+            "SELECT ARRAY(SELECT upper(rolname) AS r FROM pg_roles ORDER BY r)",
+        ] {
             assert_eq!(rewrite(parse(kept)).to_string(), parse(kept).to_string(), "left as it is: {kept}");
         }
         let psql = "SELECT array_to_string(c.reloptions || array(select 'toast.' || x from pg_catalog.unnest(tc.reloptions) x), ', ') FROM t";

@@ -53,12 +53,10 @@ pub fn encode_batch(batch: &RecordBatch, fields: &[FieldInfo], options: &FormatO
     Ok(rows)
 }
 
-/// One column of a batch, ready to write its values.
+/// One column of a batch, ready to write its values as `pg` describes them to the client.
 struct Column<'a> {
     values: Values,
-    format: FieldFormat,
-    ty: Type,
-    field: &'a FieldInfo,
+    pg: &'a FieldInfo,
 }
 
 /// A column's values, by how they are written.
@@ -76,7 +74,7 @@ enum Values {
     Timestamp { array: ArrayRef, unit: TimeUnit, zone: Option<Tz>, text: Vec<Item<'static>>, iso: bool },
     Date { array: PrimitiveArray<Date32Type>, text: Vec<Item<'static>>, iso: bool },
     /// Anything else, value by value through arrow-pg.
-    Other { array: ArrayRef, field: Field, encoder: DataRowEncoder },
+    Other { array: ArrayRef, arrow_field: Field, encoder: DataRowEncoder },
 }
 
 impl<'a> Column<'a> {
@@ -87,11 +85,10 @@ impl<'a> Column<'a> {
             DataType::Dictionary(_, value) if is_plain(value) => cast(array, value).map_err(api_error)?,
             _ => array.clone(),
         };
-        let ty = pg.datatype().clone();
         let date_style = || DateStyle::new(&options.date_style);
         let digits = || ExtraFloatDigits(options.extra_float_digits);
         // The pg type is checked too: arrow-pg gives some columns another type (`oid`, `"char"`).
-        let values = match (array.data_type(), &ty) {
+        let values = match (array.data_type(), pg.datatype()) {
             (DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View, &Type::TEXT) => Values::Text(array),
             (DataType::Int16 | DataType::UInt8, &Type::INT2) => Values::Int16(cast(&array, &DataType::Int16).map_err(api_error)?.as_primitive().clone()),
             (DataType::Int32 | DataType::UInt16, &Type::INT4) => Values::Int32(cast(&array, &DataType::Int32).map_err(api_error)?.as_primitive().clone()),
@@ -111,17 +108,17 @@ impl<'a> Column<'a> {
                 let format = date_style().date_format_str().to_owned();
                 Values::Date { array: array.as_primitive().clone(), text: parse(&format), iso: format == ISO_DATE_FORMAT }
             }
-            _ => Values::Other { field: field.clone(), encoder: DataRowEncoder::new(Arc::new(vec![pg.clone()])), array: original.clone() },
+            _ => Values::Other { arrow_field: field.clone(), encoder: DataRowEncoder::new(Arc::new(vec![pg.clone()])), array: original.clone() },
         };
-        Ok(Column { values, format: pg.format(), ty, field: pg })
+        Ok(Column { values, pg })
     }
 
     /// Writes row `row`'s value: its length (-1 for NULL), then its bytes.
     fn put(&mut self, row: usize, out: &mut BytesMut) -> PgWireResult<()> {
-        let (format, ty) = (self.format, &self.ty);
+        let (format, ty) = (self.pg.format(), self.pg.datatype());
         let written = match &mut self.values {
-            Values::Other { array, field, encoder } => {
-                encode_value(encoder, array, row, field, self.field)?;
+            Values::Other { array, arrow_field, encoder } => {
+                encode_value(encoder, array, row, arrow_field, self.pg)?;
                 out.put_slice(&encoder.take_row().data);
                 return Ok(());
             }
@@ -167,13 +164,13 @@ impl<'a> Column<'a> {
                         let local: DateTime<FixedOffset> = Utc.from_utc_datetime(&naive).with_timezone(zone).fixed_offset();
                         put_with_length(out, |out| match format {
                             FieldFormat::Text if *iso && put_iso(out, &local.naive_local(), Some(local.offset().local_minus_utc())) => Ok(IsNull::No),
-                            FieldFormat::Text => write_items(out, local.format_with_items(text.iter())),
+                            FieldFormat::Text => write_display(out, local.format_with_items(text.iter())),
                             FieldFormat::Binary => local.to_sql(ty, out),
                         })
                     }
                     None => put_with_length(out, |out| match format {
                         FieldFormat::Text if *iso && put_iso(out, &naive, None) => Ok(IsNull::No),
-                        FieldFormat::Text => write_items(out, naive.format_with_items(text.iter())),
+                        FieldFormat::Text => write_display(out, naive.format_with_items(text.iter())),
                         FieldFormat::Binary => naive.to_sql(ty, out),
                     }),
                 })
@@ -181,7 +178,7 @@ impl<'a> Column<'a> {
             Values::Date { array, text, iso } => array.is_valid(row).then(|| array.value_as_date(row)).flatten().map(|date: NaiveDate| {
                 put_with_length(out, |out| match format {
                     FieldFormat::Text if *iso && put_iso_date(out, &date) => Ok(IsNull::No),
-                    FieldFormat::Text => write_items(out, date.format_with_items(text.iter())),
+                    FieldFormat::Text => write_display(out, date.format_with_items(text.iter())),
                     FieldFormat::Binary => date.to_sql(ty, out),
                 })
             }),
@@ -224,7 +221,7 @@ fn put_with_length(out: &mut BytesMut, write: impl FnOnce(&mut BytesMut) -> Valu
 /// An integer: its decimal digits, or its big-endian bytes.
 fn number<T: ToSql + std::fmt::Display>(value: &T, format: FieldFormat, ty: &Type, out: &mut BytesMut) -> ValueResult {
     match format {
-        FieldFormat::Text => write_items(out, value),
+        FieldFormat::Text => write_display(out, value),
         FieldFormat::Binary => value.to_sql(ty, out),
     }
 }
@@ -234,7 +231,7 @@ fn text(value: &str, out: &mut BytesMut) -> ValueResult {
     Ok(IsNull::No)
 }
 
-fn write_items(out: &mut BytesMut, shown: impl std::fmt::Display) -> ValueResult {
+fn write_display(out: &mut BytesMut, shown: impl std::fmt::Display) -> ValueResult {
     // `write!` to BytesMut cannot fail; a Display impl that fails (chrono's, on an item it
     // cannot show) is an error for the value.
     write!(out, "{shown}")?;

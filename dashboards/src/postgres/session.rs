@@ -4,9 +4,10 @@
 //! (`SET`, `SHOW`, `BEGIN`/`COMMIT`, answered by datafusion-postgres's hooks without touching
 //! the engine) and everything else, refused with SQLSTATE 25006 and the statement's kind.
 //! [`Session`] is the extended-protocol handler: a read is planned once, at Parse (the plan
-//! describes its columns and parameters), and run at each Execute through the engine too; both
-//! count against the client's rate limit. Rows are encoded by [`super::rows`] in the formats
-//! (text or binary) the client asked for in its Bind.
+//! describes its columns and parameters), and run at each Execute through the engine too. A
+//! Parse counts against the client's rate limit, and the Execute that follows it is covered by
+//! that count ([`parse_credit`]); further Executes count too. Rows are encoded by
+//! [`super::rows`] in the formats (text or binary) the client asked for in its Bind.
 
 use async_trait::async_trait;
 use datafusion::common::ParamValues;
@@ -30,6 +31,7 @@ use datafusion_postgres::pgwire::types::format::FormatOptions;
 use datafusion_postgres::{DfSessionService, Parser, QueryHook};
 use futures::{Sink, SinkExt, StreamExt, stream};
 use ilot_query::{QueryEngine, QueryError, QueryResult};
+use std::cell::Cell;
 use std::fmt::Debug;
 use std::sync::Arc;
 
@@ -158,16 +160,36 @@ fn admit(sql_rate: &SqlRateLimit, client: &(impl ClientInfo + ?Sized)) -> PgWire
     sql_rate.check(client.socket_addr().ip()).map_err(|limited| user_error("53400", limited.to_string()))
 }
 
+tokio::task_local! {
+    /// The connection's last Parse of a read was counted and no Execute has used that count.
+    static PARSE_COUNTED: Cell<bool>;
+}
+
+/// Run one connection's protocol loop (`session`) with its Parse credit: a driver's query is
+/// Parse then Execute, and counts once against the rate limit, as over HTTP or the simple
+/// protocol.
+pub async fn parse_credit<F: Future>(session: F) -> F::Output {
+    PARSE_COUNTED.scope(Cell::new(false), session).await
+}
+
+/// How many rows are encoded at once before they are sent.
+const ROWS_AT_ONCE: usize = 1024;
+
 /// An engine result as rows in `format` (text or binary, per column), with the client's
 /// `DateStyle` and the like.
 fn encode(result: QueryResult, format: &Format, client: &(impl ClientInfo + ?Sized)) -> PgWireResult<Response> {
     let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
     let fields = Arc::new(arrow_schema_to_pg_fields(&result.schema, format, Some(options.clone()))?);
     let (batches, row_fields) = (result.batches.clone(), fields.clone());
-    // The rows are encoded as they are sent; the result's memory reservation lives as long,
-    // and the connection's watchdog ends it if the client stops taking them.
+    // The rows are encoded as they are sent, ROWS_AT_ONCE at a time (a cached table answers in
+    // one batch of every row); the result's memory reservation lives as long, and the
+    // connection's watchdog ends it if the client stops taking them.
+    let slices = batches.into_iter().flat_map(|batch| {
+        let rows = batch.num_rows();
+        (0..rows).step_by(ROWS_AT_ONCE).map(move |at| batch.slice(at, ROWS_AT_ONCE.min(rows - at)))
+    });
     let held = Arc::new(super::watchdog::hold());
-    let rows = stream::iter(batches).flat_map(move |batch| {
+    let rows = stream::iter(slices).flat_map(move |batch| {
         let _reservation = &result;
         let held = held.clone();
         match super::rows::encode_batch(&batch, &row_fields, &options) {
@@ -219,6 +241,7 @@ impl QueryHook for ReadOnlyGuard {
                 if let Err(limited) = admit(&self.sql_rate, client) {
                     return Some(Err(limited));
                 }
+                let _ = PARSE_COUNTED.try_with(|counted| counted.set(true));
                 Some(self.engine.describe(rewrite(statement.clone())).await.map_err(|e| query_error(&e)))
             }
         }
@@ -326,7 +349,9 @@ impl ExtendedQueryHandler for Session {
         if classify(statement) != Kind::Read {
             return ExtendedQueryHandler::do_query(self.service.as_ref(), client, portal, max_rows).await;
         }
-        admit(&self.sql_rate, client)?;
+        if !PARSE_COUNTED.try_with(|counted| counted.replace(false)).unwrap_or(false) {
+            admit(&self.sql_rate, client)?;
+        }
         let types = plan.get_parameter_types().map_err(|e| user_error("42P18", e.to_string()))?;
         let mut ordered: Vec<(usize, Option<datafusion::arrow::datatypes::DataType>)> = types
             .into_iter()
