@@ -219,15 +219,16 @@ fn health_thresholds(state: &HttpState) -> BTreeMap<String, HealthThresholds> {
 }
 
 /// `map.sql` with its thresholds: parameters $1 (since), $2 and $3 (every network's), then one
-/// row per named network, its name a parameter.
+/// row of three parameters per named network.
 fn map_query(since: NaiveDate, thresholds: &BTreeMap<String, HealthThresholds>) -> (String, Vec<ScalarValue>) {
     let everywhere = &thresholds["*"];
     let mut params =
         vec![date(since), ScalarValue::Int64(Some(i64::from(everywhere.silent_cadences))), ScalarValue::Float64(Some(everywhere.battery_low_v))];
     let mut rows = Vec::new();
     for (network, t) in thresholds.iter().filter(|(n, _)| *n != "*") {
-        params.push(text(network));
-        rows.push(format!("(CAST(${} AS VARCHAR), CAST({} AS BIGINT), CAST({:?} AS DOUBLE))", params.len(), t.silent_cadences, t.battery_low_v));
+        let at = params.len() + 1;
+        params.extend([text(network), ScalarValue::Int64(Some(i64::from(t.silent_cadences))), ScalarValue::Float64(Some(t.battery_low_v))]);
+        rows.push(format!("(CAST(${at} AS VARCHAR), CAST(${} AS BIGINT), CAST(${} AS DOUBLE))", at + 1, at + 2));
     }
     if rows.is_empty() {
         rows.push("(CAST(NULL AS VARCHAR), CAST(NULL AS BIGINT), CAST(NULL AS DOUBLE))".into());

@@ -248,12 +248,7 @@ impl QueryEngine {
     /// planned like a query: on the query threads, in its turn, under the deadline.
     pub async fn describe(&self, statement: Statement) -> Result<LogicalPlan, QueryError> {
         let (ctx, limits) = (self.ctx.clone(), self.limits.clone());
-        self.bounded(async move {
-            let statement = DfStatement::Statement(Box::new(statement));
-            crate::sql_shape::check(&statement)?;
-            plan_read_only(&ctx, statement, &limits).await
-        })
-        .await
+        self.bounded(async move { plan_read_only(&ctx, DfStatement::Statement(Box::new(statement)), &limits).await }).await
     }
 
     /// Run a plan [`Self::describe`] made (a PostgreSQL client's statement: planned at Parse,
@@ -322,8 +317,9 @@ enum Input {
     Planned(Box<LogicalPlan>),
 }
 
-/// The plan of a statement whose shape was checked, refused unless it only reads.
+/// The plan of a statement, refused when its shape would exhaust a stack or unless it only reads.
 async fn plan_read_only(ctx: &SessionContext, statement: DfStatement, limits: &QueryLimits) -> Result<LogicalPlan, QueryError> {
+    crate::sql_shape::check(&statement)?;
     let plan = ctx.state().statement_to_plan(statement).await.map_err(|e| QueryError::from_datafusion(e, limits))?;
     verify_read_only(&plan, limits)?;
     Ok(plan)
@@ -350,7 +346,6 @@ async fn execute(ctx: &SessionContext, sql: Input, params: Option<Vec<ScalarValu
             return run_plan(ctx, *plan, params, limits).await;
         }
     };
-    crate::sql_shape::check(&statement)?;
     let plan = plan_read_only(ctx, statement, limits).await?;
     run_plan(ctx, plan, params, limits).await
 }

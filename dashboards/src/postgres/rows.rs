@@ -134,52 +134,33 @@ impl<'a> Column<'a> {
                     Ok(IsNull::No)
                 }))
             }
-            Values::Int16(a) => a.is_valid(row).then(|| put_with_length(out, |out| number(&a.value(row), format, ty, out))),
-            Values::Int32(a) => a.is_valid(row).then(|| put_with_length(out, |out| number(&a.value(row), format, ty, out))),
-            Values::Int64(a) => a.is_valid(row).then(|| put_with_length(out, |out| number(&a.value(row), format, ty, out))),
-            Values::Bool(a) => a.is_valid(row).then(|| {
-                let value = a.value(row);
-                put_with_length(out, |out| match format {
-                    FieldFormat::Text => text(if value { "t" } else { "f" }, out),
-                    FieldFormat::Binary => value.to_sql(ty, out),
-                })
+            Values::Int16(a) => a.is_valid(row).then(|| typed(out, &a.value(row), format, ty, |out, v| write_display(out, v))),
+            Values::Int32(a) => a.is_valid(row).then(|| typed(out, &a.value(row), format, ty, |out, v| write_display(out, v))),
+            Values::Int64(a) => a.is_valid(row).then(|| typed(out, &a.value(row), format, ty, |out, v| write_display(out, v))),
+            Values::Bool(a) => a.is_valid(row).then(|| typed(out, &a.value(row), format, ty, |out, v| text(if *v { "t" } else { "f" }, out))),
+            Values::Float32(a, digits) => a.is_valid(row).then(|| typed(out, &a.value(row), format, ty, |out, v| text(&digits.format_f32(*v), out))),
+            Values::Float64(a, digits) => a.is_valid(row).then(|| typed(out, &a.value(row), format, ty, |out, v| text(&digits.format_f64(*v), out))),
+            Values::Timestamp { array, unit, zone, text, iso } => instant(array, *unit, row).map(|naive| match zone {
+                Some(zone) => {
+                    let local: DateTime<FixedOffset> = Utc.from_utc_datetime(&naive).with_timezone(zone).fixed_offset();
+                    let offset_s = Some(local.offset().local_minus_utc());
+                    typed(out, &local, format, ty, |out, local| if *iso && put_iso(out, &local.naive_local(), offset_s) {
+                        Ok(IsNull::No)
+                    } else {
+                        write_display(out, local.format_with_items(text.iter()))
+                    })
+                }
+                None => typed(out, &naive, format, ty, |out, naive| if *iso && put_iso(out, naive, None) {
+                    Ok(IsNull::No)
+                } else {
+                    write_display(out, naive.format_with_items(text.iter()))
+                }),
             }),
-            Values::Float32(a, digits) => a.is_valid(row).then(|| {
-                let value = a.value(row);
-                put_with_length(out, |out| match format {
-                    FieldFormat::Text => text(&digits.format_f32(value), out),
-                    FieldFormat::Binary => value.to_sql(ty, out),
-                })
-            }),
-            Values::Float64(a, digits) => a.is_valid(row).then(|| {
-                let value = a.value(row);
-                put_with_length(out, |out| match format {
-                    FieldFormat::Text => text(&digits.format_f64(value), out),
-                    FieldFormat::Binary => value.to_sql(ty, out),
-                })
-            }),
-            Values::Timestamp { array, unit, zone, text, iso } => {
-                instant(array, *unit, row).map(|naive| match zone {
-                    Some(zone) => {
-                        let local: DateTime<FixedOffset> = Utc.from_utc_datetime(&naive).with_timezone(zone).fixed_offset();
-                        put_with_length(out, |out| match format {
-                            FieldFormat::Text if *iso && put_iso(out, &local.naive_local(), Some(local.offset().local_minus_utc())) => Ok(IsNull::No),
-                            FieldFormat::Text => write_display(out, local.format_with_items(text.iter())),
-                            FieldFormat::Binary => local.to_sql(ty, out),
-                        })
-                    }
-                    None => put_with_length(out, |out| match format {
-                        FieldFormat::Text if *iso && put_iso(out, &naive, None) => Ok(IsNull::No),
-                        FieldFormat::Text => write_display(out, naive.format_with_items(text.iter())),
-                        FieldFormat::Binary => naive.to_sql(ty, out),
-                    }),
-                })
-            }
             Values::Date { array, text, iso } => array.is_valid(row).then(|| array.value_as_date(row)).flatten().map(|date: NaiveDate| {
-                put_with_length(out, |out| match format {
-                    FieldFormat::Text if *iso && put_iso_date(out, &date) => Ok(IsNull::No),
-                    FieldFormat::Text => write_display(out, date.format_with_items(text.iter())),
-                    FieldFormat::Binary => date.to_sql(ty, out),
+                typed(out, &date, format, ty, |out, date| if *iso && put_iso_date(out, date) {
+                    Ok(IsNull::No)
+                } else {
+                    write_display(out, date.format_with_items(text.iter()))
                 })
             }),
         };
@@ -218,12 +199,12 @@ fn put_with_length(out: &mut BytesMut, write: impl FnOnce(&mut BytesMut) -> Valu
     Ok(())
 }
 
-/// An integer: its decimal digits, or its big-endian bytes.
-fn number<T: ToSql + std::fmt::Display>(value: &T, format: FieldFormat, ty: &Type, out: &mut BytesMut) -> ValueResult {
-    match format {
-        FieldFormat::Text => write_display(out, value),
+/// `value` with its length: in text as `as_text` writes it, in binary as postgres-types does.
+fn typed<T: ToSql>(out: &mut BytesMut, value: &T, format: FieldFormat, ty: &Type, as_text: impl FnOnce(&mut BytesMut, &T) -> ValueResult) -> PgWireResult<()> {
+    put_with_length(out, |out| match format {
+        FieldFormat::Text => as_text(out, value),
         FieldFormat::Binary => value.to_sql(ty, out),
-    }
+    })
 }
 
 fn text(value: &str, out: &mut BytesMut) -> ValueResult {

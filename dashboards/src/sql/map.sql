@@ -6,8 +6,8 @@
 -- island in progress or closed (uhi_night_summary, no completeness rule) and the newest night
 -- complete enough for uhi_nightly (>= 80 % of its hours). $1: the oldest night to look at.
 -- Thresholds: per network, those of the sensor_health rules in force that name it (rows that
--- map_api.rs puts in place of the networks placeholder, the networks' names as parameters $4,
--- $5 …), else $2 cadences and $3 V (the rules that cover every network, or the rule kind's
+-- map_api.rs puts in place of the networks placeholder, each network's name and thresholds
+-- as parameters from $4 on), else $2 cadences and $3 V (the rules that cover every network, or the rule kind's
 -- defaults). The network_as_of placeholder: network_as_of.sql.
 WITH thresholds(network, silent_cadences, battery_low_v) AS (
     VALUES {networks}
